@@ -141,9 +141,10 @@ def load_model_strict(
 
 
 def parameter_counts(model: torch.nn.Module) -> dict[str, int]:
-    """Parameters per top-level module (works on meta-device models), in registration order."""
+    """Elements per top-level module of everything the checkpoint stores (parameters and persistent buffers such
+    as CogVideoX's learned positional embedding), in registration order. Works on meta-device models."""
     counts: dict[str, int] = {}
-    for name, param in model.named_parameters():
+    for name, tensor in model.state_dict(keep_vars=True).items():
         top = name.split(".", 1)[0]
-        counts[top] = counts.get(top, 0) + param.numel()
+        counts[top] = counts.get(top, 0) + tensor.numel()
     return counts

@@ -1,0 +1,147 @@
+"""Model folders in the released layout, found by their sub-folders.
+
+    <model>/tokenizer/ text_encoder/ vae/ scheduler/ transformer/      required
+    <model>/transformer_ema/ face_encoder/                              optional
+
+A downloaded `model_index.json` may name the authors' own module path for the transformer
+(`models.transformer_proteusid`), so classes are taken from it only when they are diffusers' or transformers' own;
+everything else is decided by the folder name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..model.checkpoint import CheckpointError, load_model_strict
+
+REQUIRED = {
+    "tokenizer": "the tokenizer of the text encoder",
+    "text_encoder": "the text encoder (T5-XXL for the released model)",
+    "vae": "the CogVideoX 3D VAE",
+    "scheduler": "the CogVideoX DPM scheduler config",
+    "transformer": "the Proteus-ID transformer",
+}
+OPTIONAL = {
+    "transformer_ema": "EMA weights of the transformer",
+    "face_encoder": "the face models (antelopev2, facexlib, EVA02-CLIP) or a model's own identity encoder",
+}
+_MARKERS = {
+    "tokenizer": ("tokenizer_config.json", "tokenizer.json", "spiece.model", "vocab.txt"),
+    "text_encoder": ("config.json",),
+    "vae": ("config.json",),
+    "scheduler": ("scheduler_config.json",),
+    "transformer": ("config.json",),
+    "transformer_ema": ("config.json",),
+    "face_encoder": (),
+}
+
+
+class ModelFolderError(ValueError):
+    """A model folder that is missing parts or cannot be read."""
+
+
+@dataclass
+class ModelFolder:
+    root: Path
+    found: dict[str, Path] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+    model_index: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def missing(self) -> list[str]:
+        return [name for name in REQUIRED if name not in self.found]
+
+    def require_complete(self) -> None:
+        if self.problems or self.missing:
+            parts = [f"{name}/ ({REQUIRED[name]})" for name in self.missing]
+            parts += [f"{name}/: {why}" for name, why in self.problems.items()]
+            raise ModelFolderError(f"model folder {self.root} is incomplete: missing " + "; ".join(parts))
+
+    def library_class(self, component: str) -> tuple[str, str] | None:
+        entry = self.model_index.get(component)
+        return tuple(entry) if isinstance(entry, list) and len(entry) == 2 else None
+
+
+def inspect_model_folder(path: str | os.PathLike) -> ModelFolder:
+    root = Path(path)
+    if not root.is_dir():
+        raise ModelFolderError(f"model folder {root} does not exist (or is not a folder)")
+    folder = ModelFolder(root=root)
+    index = root / "model_index.json"
+    if index.is_file():
+        try:
+            folder.model_index = json.loads(index.read_text())
+        except json.JSONDecodeError as err:
+            raise ModelFolderError(f"{index} is not valid JSON: {err}") from err
+    for name in list(REQUIRED) + list(OPTIONAL):
+        sub = root / name
+        if not sub.is_dir():
+            continue
+        markers = _MARKERS[name]
+        if markers and not any((sub / m).is_file() for m in markers):
+            folder.problems[name] = f"no {' or '.join(markers)} inside"
+            continue
+        folder.found[name] = sub
+    return folder
+
+
+def _class_from_index(folder: ModelFolder, component: str, default):
+    """Trust model_index.json only for diffusers'/transformers' own classes."""
+    entry = folder.library_class(component)
+    if entry and entry[0] in ("diffusers", "transformers"):
+        module = __import__(entry[0])
+        cls = getattr(module, entry[1], None)
+        if cls is not None:
+            return cls
+    return default
+
+
+def load_text_encoder(folder: ModelFolder, torch_dtype: torch.dtype | None):
+    import transformers
+
+    path = folder.found["text_encoder"]
+    config = json.loads((path / "config.json").read_text())
+    default = None
+    for arch in config.get("architectures") or []:
+        default = getattr(transformers, arch, None) or default
+    cls = _class_from_index(folder, "text_encoder", default or transformers.AutoModel)
+    model, info = cls.from_pretrained(path, torch_dtype=torch_dtype, output_loading_info=True, local_files_only=True)
+    bad = {k: v for k, v in info.items() if k in ("missing_keys", "mismatched_keys") and v}
+    if bad:
+        raise CheckpointError(f"{path} does not fit its config: " + "; ".join(f"{k}: {sorted(v)[:8]}" for k, v in bad.items()))
+    return model.eval()
+
+
+def load_tokenizer(folder: ModelFolder):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(folder.found["tokenizer"], local_files_only=True)
+
+
+def load_vae(folder: ModelFolder, torch_dtype: torch.dtype | None):
+    from diffusers import AutoencoderKLCogVideoX
+
+    cls = _class_from_index(folder, "vae", AutoencoderKLCogVideoX)
+    return load_model_strict(cls, folder.found["vae"], torch_dtype=torch_dtype)
+
+
+def load_scheduler(folder: ModelFolder):
+    from diffusers import CogVideoXDPMScheduler
+
+    cls = _class_from_index(folder, "scheduler", CogVideoXDPMScheduler)
+    return cls.from_pretrained(folder.found["scheduler"])
+
+
+def load_transformer(folder: ModelFolder, torch_dtype: torch.dtype | None, use_ema: bool = False):
+    from ..model.transformer import ProteusIDTransformer3DModel
+
+    if use_ema and "transformer_ema" not in folder.found:
+        raise ModelFolderError(f"{folder.root} has no transformer_ema/ folder (asked for EMA weights)")
+    sub = folder.found["transformer_ema" if use_ema else "transformer"]
+    return ProteusIDTransformer3DModel.from_pretrained(sub, torch_dtype=torch_dtype)
