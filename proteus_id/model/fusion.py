@@ -65,13 +65,17 @@ class MultimodalIdentityFusion(nn.Module):
         self.img_embedding_mapping = mlp3(clip_dim, vit_dim, vit_dim * ff_mult)
 
     def forward(
-        self, identity_prompt_embeds: torch.Tensor, id_cond: torch.Tensor, id_vit_hidden: list[torch.Tensor]
+        self, identity_prompt_embeds: torch.Tensor | None, id_cond: torch.Tensor, id_vit_hidden: list[torch.Tensor]
     ) -> torch.Tensor:
-        """(B, L_id, D_txt), (B, 1, clip), num_scale x (B, N_vit, vit) -> (B, Q, output_dim), before the adapter."""
+        """(B, L_id, D_txt), (B, 1, clip), num_scale x (B, N_vit, vit) -> (B, Q, output_dim), before the adapter.
+
+        identity_prompt_embeds=None runs the queries alone (the "visual only" ablation)."""
         if len(id_vit_hidden) < self.num_scale:
             raise ValueError(f"MIF needs {self.num_scale} ViT hidden states, got {len(id_vit_hidden)}")
         batch = id_cond.shape[0]
-        tokens = torch.cat([self.latents.expand(batch, -1, -1), identity_prompt_embeds], dim=1)
+        tokens = self.latents.expand(batch, -1, -1)
+        if identity_prompt_embeds is not None:
+            tokens = torch.cat([tokens, identity_prompt_embeds], dim=1)
         id_tokens = self.img_embedding_mapping(id_cond)
         for k in range(self.num_scale):
             context = torch.cat([id_tokens, getattr(self, f"mapping_{k}")(id_vit_hidden[k])], dim=1)

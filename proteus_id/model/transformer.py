@@ -116,6 +116,10 @@ class ProteusIDTransformer3DModel(CogVideoXTransformer3DModel):
         is_train_face: bool = True,
         is_fuse_token: bool = True,
         is_fuse_token_v2: bool = True,
+        # --- ablation switches (ours; the defaults are the released model)
+        use_mif: bool = True,
+        mif_identity_text: bool = True,
+        taii_time_aware: bool = True,
     ):
         if not (is_train_face and is_fuse_token and is_fuse_token_v2):
             raise ValueError(
@@ -163,19 +167,22 @@ class ProteusIDTransformer3DModel(CogVideoXTransformer3DModel):
             patch_bias=patch_bias,
         )
         inner_dim = num_attention_heads * attention_head_dim
-        self.fuse_token_former = MultimodalIdentityFusion(
-            text_dim=FT_txt_dim,
-            clip_dim=FT_clip_dim,
-            vit_dim=FT_vit_dim,
-            num_queries=FT_num_querie,
-            depth=FT_depth,
-            dim_head=FT_dim_head,
-            heads=FT_num_heads,
-            output_dim=FT_output_dim,
-            num_scale=FT_num_scale,
-            ff_mult=FT_ff_mult,
-        )
-        self.fuse_token_adapter = FusedTokenAdapter(FT_output_dim, FT_output_dim, FT_output_dim)
+        # use_mif=False (ablation: a ConsisID-like model) builds no MIF at all, so its checkpoint has no MIF tensors
+        self.fuse_token_former = self.fuse_token_adapter = None
+        if use_mif:
+            self.fuse_token_former = MultimodalIdentityFusion(
+                text_dim=FT_txt_dim,
+                clip_dim=FT_clip_dim,
+                vit_dim=FT_vit_dim,
+                num_queries=FT_num_querie,
+                depth=FT_depth,
+                dim_head=FT_dim_head,
+                heads=FT_num_heads,
+                output_dim=FT_output_dim,
+                num_scale=FT_num_scale,
+                ff_mult=FT_ff_mult,
+            )
+            self.fuse_token_adapter = FusedTokenAdapter(FT_output_dim, FT_output_dim, FT_output_dim)
         self.fuse_facital_attention = TimeAwareIdentityInjection(
             num_queries=FFE_num_queries,
             query_dim=FFE_query_dim,
@@ -203,12 +210,15 @@ class ProteusIDTransformer3DModel(CogVideoXTransformer3DModel):
     def encode_identity(
         self, identity_prompt_embeds: torch.Tensor, id_cond: torch.Tensor, id_vit_hidden: list[torch.Tensor]
     ) -> torch.Tensor:
-        """MIF + adapter: W_fusion (B_id, Q, D_txt). Independent of the timestep: compute once per video."""
+        """MIF + adapter: W_fusion (B_id, Q, D_txt). Independent of the timestep: compute once per video.
+
+        Without MIF (use_mif=False) there are no fused tokens: returns an empty (B_id, 0, D_txt) tensor."""
+        if self.fuse_token_former is None:
+            return id_cond.new_zeros(id_cond.shape[0], 0, self.config.text_embed_dim)
         dtype = self.fuse_token_adapter.feature_mapping[0].weight.dtype
         id_vit_hidden = [h.to(dtype) for h in id_vit_hidden]
-        return self.fuse_token_adapter(
-            self.fuse_token_former(identity_prompt_embeds.to(dtype), id_cond.to(dtype), id_vit_hidden)
-        )
+        prompt = identity_prompt_embeds.to(dtype) if self.config.mif_identity_text else None
+        return self.fuse_token_adapter(self.fuse_token_former(prompt, id_cond.to(dtype), id_vit_hidden))
 
     @staticmethod
     def build_text_stream(
@@ -242,8 +252,15 @@ class ProteusIDTransformer3DModel(CogVideoXTransformer3DModel):
         id_vit_hidden: list[torch.Tensor],
         timesteps: torch.Tensor,
     ) -> torch.Tensor:
-        """TAII: W_tfusion (max(B_id, B_t), Q, FFE_output_dim) for integer timesteps (B_t,)."""
+        """TAII: W_tfusion (max(B_id, B_t), Q, FFE_output_dim) for integer timesteps (B_t,).
+
+        Ablations: without MIF the resampler's fused-token input is zeros; without time awareness it always sees t=0.
+        """
         dtype = fused_tokens.dtype
+        if fused_tokens.shape[1] == 0:
+            fused_tokens = fused_tokens.new_zeros(fused_tokens.shape[0], 1, self.config.FFE_input_fuse_dim)
+        if not self.config.taii_time_aware:
+            timesteps = torch.zeros_like(timesteps)
         return self.fuse_facital_attention(
             fused_tokens, id_cond.to(dtype), [h.to(dtype) for h in id_vit_hidden], timesteps
         )
@@ -285,7 +302,8 @@ class ProteusIDTransformer3DModel(CogVideoXTransformer3DModel):
 
         if use_identity:
             if fused_tokens is None:
-                if identity_prompt_embeds is None or id_cond is None or id_vit_hidden is None:
+                needs_prompt = self.config.use_mif and self.config.mif_identity_text
+                if (needs_prompt and identity_prompt_embeds is None) or id_cond is None or id_vit_hidden is None:
                     raise ValueError("identity_prompt_embeds, id_cond and id_vit_hidden are required (or pass fused_tokens)")
                 fused_tokens = self.encode_identity(identity_prompt_embeds, id_cond, id_vit_hidden)
             if id_cond is None or id_vit_hidden is None:
@@ -293,7 +311,7 @@ class ProteusIDTransformer3DModel(CogVideoXTransformer3DModel):
             taii_timesteps = timestep[:1] if is_infer else timestep
             identity_tokens = self.time_aware_tokens(fused_tokens, id_cond, id_vit_hidden, taii_timesteps)
         else:
-            num_fused = self.config.FT_num_querie
+            num_fused = self.config.FT_num_querie if self.config.use_mif else 0
             fused_tokens = encoder_hidden_states.new_zeros(1, num_fused, encoder_hidden_states.shape[-1])
             identity_tokens = None
         text = self.build_text_stream(encoder_hidden_states.to(device, dtype), encoder_hidden_mask, fused_tokens)
