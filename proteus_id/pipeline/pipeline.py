@@ -101,20 +101,21 @@ class ProteusIDPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
     # ------------------------------------------------------------------ memory presets
 
     def enable_model_cpu_offload(self, gpu_id: int | None = None, device: torch.device | str = None):
-        self._claim_offload("model")
+        self._refuse_other_offload("model")
         super().enable_model_cpu_offload(gpu_id=gpu_id, device=device)
+        self._offload_mode = "model"
 
     def enable_sequential_cpu_offload(self, gpu_id: int | None = None, device: torch.device | str = None):
-        self._claim_offload("sequential")
+        self._refuse_other_offload("sequential")
         super().enable_sequential_cpu_offload(gpu_id=gpu_id, device=device)
+        self._offload_mode = "sequential"
 
-    def _claim_offload(self, mode: str) -> None:
+    def _refuse_other_offload(self, mode: str) -> None:
         if self._offload_mode not in (None, mode):
             raise OffloadConflictError(
                 f"{self._offload_mode} CPU offload is already on; model and sequential offload cannot be combined "
                 "(choose one: sequential uses the least memory, model is faster)"
             )
-        self._offload_mode = mode
 
     # ------------------------------------------------------------------ inputs
 
@@ -184,8 +185,9 @@ class ProteusIDPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         multiple = self.vae_scale_factor_spatial * self.transformer.config.patch_size
         if height % multiple or width % multiple:
             raise ValueError(f"height and width must be multiples of {multiple}, got {height}x{width}")
-        if (num_frames - 1) % self.vae_scale_factor_temporal:
-            raise ValueError(f"num_frames must be {self.vae_scale_factor_temporal}k+1 (e.g. 49), got {num_frames}")
+        error = frame_count_error(num_frames, self.vae_scale_factor_temporal, self.transformer.config.patch_size_t)
+        if error:
+            raise ValueError(error)
         if num_inference_steps < 1:
             raise ValueError(f"num_inference_steps must be >= 1, got {num_inference_steps}")
         if guidance_scale < 0:
@@ -399,6 +401,22 @@ class ProteusIDPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         if not return_dict:
             return (video,)
         return ProteusIDPipelineOutput(frames=video)
+
+
+def frame_count_error(num_frames: int, temporal_ratio: int = 4, patch_size_t: int | None = None) -> str | None:
+    """Why `num_frames` cannot be generated, or None.
+
+    CogVideoX compresses time 4x with the first frame kept: 4k+1 frames -> k+1 latent frames. The 1.0 VAE (the
+    released model's) decodes only an odd number of latent frames to 4(n-1)+1 frames; an even n comes back as 4n
+    frames. So without temporal patching the usable counts are 8k+1 (9, 17, 25, 33, 41, 49)."""
+    if num_frames < 1 or (num_frames - 1) % temporal_ratio:
+        step = temporal_ratio if patch_size_t else 2 * temporal_ratio
+        return f"num_frames must be {step}k+1 (e.g. 49), got {num_frames}"
+    latent = (num_frames - 1) // temporal_ratio + 1
+    if patch_size_t is None and latent % 2 == 0:
+        return (f"num_frames {num_frames} gives an even number of latent frames ({latent}), which the CogVideoX VAE "
+                f"decodes to the wrong length; use {num_frames - temporal_ratio} or {num_frames + temporal_ratio} (8k+1)")
+    return None
 
 
 def _as_pil(image) -> PIL.Image.Image:
