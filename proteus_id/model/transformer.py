@@ -136,6 +136,12 @@ class ProteusIDTransformer3DModel(CogVideoXTransformer3DModel):
                 f"the fused tokens replace text tokens, so FT_output_dim ({FT_output_dim}) must equal text_embed_dim "
                 f"({text_embed_dim}) and FFE_input_fuse_dim ({FFE_input_fuse_dim})"
             )
+        kv_dim = int(num_attention_heads * attention_head_dim / 3 * 2)
+        if FFE_output_dim != kv_dim:
+            raise ValueError(
+                f"FFE_output_dim ({FFE_output_dim}) must equal 2/3 of the DiT width ({kv_dim}): the release sizes the "
+                "injection cross-attention's key/value input that way"
+            )
         super().__init__(
             num_attention_heads=num_attention_heads,
             attention_head_dim=attention_head_dim,
@@ -226,8 +232,8 @@ class ProteusIDTransformer3DModel(CogVideoXTransformer3DModel):
     ) -> torch.Tensor:
         """[fused tokens ; the valid (mask == 1) prompt tokens in order, at most L - Q ; zeros], shape (B, L, D).
 
-        Vectorised: every valid token is scattered to position Q + (its rank among the valid tokens); tokens past
-        the room left, and padding, go to a spill slot that is cut off.
+        Vectorised: one boolean selection picks every kept prompt token of the batch (row-major, so in order) and
+        one boolean assignment places them; no per-sample loop and a single host sync instead of one per sample.
         """
         batch, length, dim = encoder_hidden_states.shape
         num_fused = fused_tokens.shape[1]
@@ -235,15 +241,13 @@ class ProteusIDTransformer3DModel(CogVideoXTransformer3DModel):
             valid = torch.ones(batch, length, dtype=torch.bool, device=encoder_hidden_states.device)
         else:
             valid = encoder_hidden_mask.to(encoder_hidden_states.device) == 1
-        rank = valid.long().cumsum(dim=1) - 1
-        keep = valid & (rank < length - num_fused)
-        spill = length  # one extra slot past the end
-        destination = torch.where(keep, rank + num_fused, torch.full_like(rank, spill))
-        placed = encoder_hidden_states.new_zeros(batch, length + 1, dim).scatter(
-            1, destination.unsqueeze(-1).expand(-1, -1, dim), encoder_hidden_states
-        )
-        fused = fused_tokens.to(encoder_hidden_states.dtype).expand(batch, -1, -1)
-        return torch.cat([fused, placed[:, num_fused:length]], dim=1)
+        room = length - num_fused
+        source = valid & (valid.cumsum(dim=1) <= room)  # the first `room` valid tokens of each row
+        slots = torch.arange(room, device=valid.device)[None] < source.sum(dim=1, keepdim=True)
+        stream = encoder_hidden_states.new_zeros(batch, length, dim)
+        stream[:, :num_fused] = fused_tokens.to(encoder_hidden_states.dtype)
+        stream[:, num_fused:][slots] = encoder_hidden_states[source]
+        return stream
 
     def time_aware_tokens(
         self,
