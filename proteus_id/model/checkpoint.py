@@ -144,7 +144,11 @@ def parameter_counts(model: torch.nn.Module) -> dict[str, int]:
     """Elements per top-level module of everything the checkpoint stores (parameters and persistent buffers such
     as CogVideoX's learned positional embedding), in registration order. Works on meta-device models."""
     counts: dict[str, int] = {}
+    seen: set[int] = set()
     for name, tensor in model.state_dict(keep_vars=True).items():
+        if id(tensor) in seen:  # tied weights (e.g. T5's shared embedding) are stored once
+            continue
+        seen.add(id(tensor))
         top = name.split(".", 1)[0]
         counts[top] = counts.get(top, 0) + tensor.numel()
     return counts
