@@ -64,6 +64,19 @@ class DlibFaces:
             self._encoder = self.dlib.face_recognition_model_v1(str(self._models / MODEL_FILES["embedding"]))
         return self._encoder
 
+    @property
+    def predictor68(self):
+        """The 68-point landmark model (100 MB, ~2 s to load: only when asked for)."""
+        if getattr(self, "_predictor68", None) is None:
+            self._predictor68 = self.dlib.shape_predictor(str(self._models / MODEL_FILES["landmarks68"]))
+        return self._predictor68
+
+    def landmarks68(self, image: np.ndarray, face: DetectedFace) -> np.ndarray:
+        """(68, 2) landmarks (iBUG 300-W order) inside the face's box."""
+        left, top, right, bottom = face.box
+        shape = self.predictor68(np.ascontiguousarray(image), self.dlib.rectangle(left, top, right, bottom))
+        return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
+
     def detect(self, image: np.ndarray, upsample: int | None = None) -> list[DetectedFace]:
         """All faces of an RGB uint8 image, largest first."""
         image = np.ascontiguousarray(image)

@@ -1,0 +1,223 @@
+"""`proteus-id generate`: photo + prompt -> video (one job, or a batch with the model loaded once).
+
+Everything is checked before any weights load: the model folder, sizes, frames, steps, prompts, output paths, the
+photo (readable, one face found) and that the face features fit the model. Bad input: one line on stderr, exit 2,
+no output file. A batch reports its bad jobs, writes the others and exits 1 if any job failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+logger = logging.getLogger("proteus_id")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    what = parser.add_argument_group("what to generate")
+    what.add_argument("--model", help="model folder in the released layout (default: the shipped model)")
+    what.add_argument("--image", help="photo of the person (the largest face is used)")
+    what.add_argument("--prompt", help="the video: scene, action, camera")
+    what.add_argument("--identity-prompt", help="short appearance description (default: derived from --prompt, see docs)")
+    what.add_argument("--negative-prompt", default="", help="what to steer away from (default: empty, as released)")
+    what.add_argument("--out", help="output video file (.mp4, H.264)")
+    what.add_argument("--face-features", help="precomputed face features (.safetensors) instead of running a face backend")
+    what.add_argument("--batch", metavar="JOBS.jsonl", help="one job per line: image, prompt, identity_prompt, seed, out")
+    what.add_argument("--skip-existing", action="store_true", help="skip jobs whose output file already exists (resume)")
+    how = parser.add_argument_group("how")
+    how.add_argument("--frames", type=int, help="number of frames, 4k+1 (default: the model's, 49 as released)")
+    how.add_argument("--height", type=int, help="multiple of 16 (default: the model's, 480 as released)")
+    how.add_argument("--width", type=int, help="multiple of 16 (default: the model's, 720 as released)")
+    how.add_argument("--steps", type=int, default=50, help="denoising steps (default 50)")
+    how.add_argument("--guidance", type=float, default=6.0, help="text guidance scale (default 6.0)")
+    how.add_argument("--seed", type=int, help="random seed (0 is a seed; default: a random one, printed)")
+    how.add_argument("--fps", type=int, default=8, help="frame rate of the file (default 8)")
+    how.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    how.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp16", "fp32"],
+                     help="weights dtype (auto: bf16 on GPU, fp32 on CPU)")
+    how.add_argument("--offload", default="none", choices=["none", "model", "sequential"],
+                     help="CPU offload: model (one component on the GPU at a time), sequential (least memory, slowest)")
+    how.add_argument("--vae-tiling", action="store_true", help="decode the video in tiles (less memory)")
+    how.add_argument("--face-backend", help="face backend kind (default: the one the model was trained with)")
+    how.add_argument("--use-ema", action="store_true", help="use transformer_ema/ weights")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..defaults import default_model_dir
+    from ..errors import UserError
+    from ..identity.analyzer import default_device
+    from ..identity.features import IdentitySpec
+    from ..pipeline.folder import inspect_model_folder
+    from . import generate_jobs as jobs_mod
+
+    device = args.device or default_device()
+    model_dir = args.model or default_model_dir()
+    if model_dir is None:
+        raise UserError("no --model given and this build ships no default model: pass --model DIR "
+                        "(a model folder in the released layout)")
+    folder = inspect_model_folder(model_dir)
+    folder.require_complete()
+    geometry = jobs_mod.read_geometry(folder)
+    spec = IdentitySpec.for_model(folder.root)
+    height = args.height or geometry.default_height
+    width = args.width or geometry.default_width
+    frames = args.frames or geometry.default_frames
+    for name, value in (("--height", args.height), ("--width", args.width), ("--frames", args.frames)):
+        if value is not None and value <= 0:
+            raise UserError(f"{name} must be positive, got {value}")
+    jobs_mod.check_video_size(height, width, frames, geometry)
+    jobs_mod.check_numbers(args.steps, args.guidance, args.fps)
+    jobs_mod.check_seed(args.seed)
+
+    if args.batch:
+        given = [f for f in ("image", "prompt", "identity_prompt", "out", "face_features") if getattr(args, f)]
+        if given:
+            raise UserError(f"--batch takes its jobs from the file; drop {', '.join('--' + g.replace('_', '-') for g in given)}")
+        jobs, bad = jobs_mod.read_jobs(args.batch)
+    else:
+        if not args.image and not args.face_features:
+            raise UserError("--image is missing: give a photo of the person (or --face-features, or --batch)")
+        jobs = [jobs_mod.Job(label=args.image or args.face_features, prompt=args.prompt, out=args.out, image=args.image,
+                             face_features=args.face_features, identity_prompt=args.identity_prompt, seed=args.seed)]
+        bad = []
+
+    preparer = _JobPreparer(folder.root, spec, device, args.face_backend)
+    ready, skipped = [], 0
+    for job in jobs:
+        try:
+            prepared = preparer.prepare(job)
+        except UserError as err:
+            if not args.batch:
+                raise
+            bad.append((job.label, " ".join(str(err).split())))
+            continue
+        if args.skip_existing and prepared.out.exists():
+            skipped += 1
+            logger.info("%s: %s exists, skipped", job.label, prepared.out)
+            continue
+        ready.append(prepared)
+    for label, reason in bad:
+        print(f"error: {label}: {reason}", file=sys.stderr)
+
+    written = 0
+    if ready:
+        pipe = _load_pipeline(folder.root, device, args)
+        for prepared in ready:
+            try:
+                _generate_one(pipe, prepared, height, width, frames, args)
+                written += 1
+            except (UserError, ValueError) as err:
+                if not args.batch:
+                    raise UserError(str(err)) from err
+                bad.append((prepared.label, str(err)))
+                print(f"error: {prepared.label}: {' '.join(str(err).split())}", file=sys.stderr)
+    if args.batch:
+        print(f"batch: {written} written, {len(bad)} failed, {skipped} skipped (output already there)")
+    return 1 if bad else 0
+
+
+class _Prepared:
+    def __init__(self, label, prompt, identity_prompt, seed, out, features):
+        self.label, self.prompt, self.identity_prompt = label, prompt, identity_prompt
+        self.seed, self.out, self.features = seed, out, features
+
+
+class _JobPreparer:
+    """Turns a job into checked inputs; the face backend is created on the first photo that needs it."""
+
+    def __init__(self, model_dir, spec, device: str, backend_kind: str | None):
+        self.model_dir, self.spec, self.device, self.backend_kind = model_dir, spec, device, backend_kind
+        self._analyzer = None
+        self._outputs: set = set()
+
+    def prepare(self, job) -> _Prepared:
+        from ..identity.identity_prompt import derive_identity_prompt
+        from ..errors import UserError
+        from . import generate_jobs as jobs_mod
+
+        prompt = jobs_mod.check_prompt(job.prompt, "prompt" if job.label.startswith("job") else "--prompt")
+        if job.identity_prompt is not None:
+            identity_prompt = jobs_mod.check_prompt(job.identity_prompt, "identity prompt")
+        else:
+            identity_prompt = derive_identity_prompt(prompt)
+        seed = jobs_mod.check_seed(job.seed)
+        out = jobs_mod.check_output(job.out, "out" if job.label.startswith("job") else "--out")
+        key = out.resolve()
+        if key in self._outputs:
+            raise UserError(f"out {out} is also the output of an earlier job; give each job its own file")
+        self._outputs.add(key)
+        features = self._features(job)
+        return _Prepared(job.label, prompt, identity_prompt, seed, out, features)
+
+    def _features(self, job):
+        from ..identity.features import IdentityFeatures
+        from ..identity.image_io import load_image
+        from ..errors import UserError
+        from PIL import Image
+
+        if job.face_features:
+            features = IdentityFeatures.load(job.face_features)
+            features.id_cond = features.id_cond.reshape(1, 1, features.id_cond.shape[-1])
+            self.spec.check(features, source=f"face features in {job.face_features}")
+            if features.face_crop is None:
+                if not job.image:
+                    raise UserError(f"{job.face_features} holds no face crop: also give the aligned face photo with --image")
+                features.face_crop = Image.fromarray(load_image(job.image))
+            elif job.image:
+                logger.warning("%s has its own face crop; --image %s is not used", job.face_features, job.image)
+            return features
+        if not job.image:
+            raise UserError("image is missing: give a photo of the person (or face_features)")
+        photo = load_image(job.image)  # a missing or unreadable photo is named before any face model loads
+        return self.analyzer.analyze(photo, name=job.image)
+
+    @property
+    def analyzer(self):
+        if self._analyzer is None:
+            from ..identity.analyzer import FaceAnalyzer
+
+            self._analyzer = FaceAnalyzer.for_model(self.model_dir, backend=self.backend_kind, device=self.device)
+        return self._analyzer
+
+
+def _load_pipeline(model_dir, device: str, args: argparse.Namespace):
+    import torch
+
+    from ..pipeline.pipeline import ProteusIDPipeline
+
+    on_gpu = not str(device).startswith("cpu")
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}.get(
+        args.dtype, torch.bfloat16 if on_gpu else torch.float32
+    )
+    logger.info("loading %s (%s) on %s", model_dir, str(dtype).replace("torch.", ""), device)
+    pipe = ProteusIDPipeline.from_pretrained(model_dir, torch_dtype=dtype, use_ema=args.use_ema)
+    if args.offload != "none" and not on_gpu:
+        logger.warning("--offload %s has no effect on the CPU; ignored", args.offload)
+    elif args.offload == "model":
+        pipe.enable_model_cpu_offload(device=device)
+    elif args.offload == "sequential":
+        pipe.enable_sequential_cpu_offload(device=device)
+    else:
+        pipe.to(device)
+    if args.vae_tiling:
+        pipe.vae.enable_tiling()
+    return pipe
+
+
+def _generate_one(pipe, job: _Prepared, height: int, width: int, frames: int, args: argparse.Namespace) -> None:
+    from ..pipeline.video import write_video
+    from . import generate_jobs as jobs_mod
+
+    seed = job.seed if job.seed is not None else jobs_mod.random_seed()
+    if job.seed is None:
+        logger.info("%s: no seed given, using seed %d", job.label, seed)
+    logger.info("%s: identity prompt: %s", job.label, job.identity_prompt)
+    f = job.features
+    result = pipe(
+        image=f.face_crop, prompt=job.prompt, identity_prompt=job.identity_prompt, negative_prompt=args.negative_prompt,
+        id_cond=f.id_cond, id_vit_hidden=f.id_vit_hidden, kps_cond=f.keypoints, seed=seed, num_frames=frames,
+        height=height, width=width, num_inference_steps=args.steps, guidance_scale=args.guidance, output_type="np",
+    )
+    path = write_video(result.frames[0], job.out, fps=args.fps)
+    print(f"wrote {path} (seed {seed}, {frames} frames {height}x{width})")
