@@ -27,6 +27,7 @@ def main() -> None:
         t5 = T5EncoderModel(T5Config(d_model=4096, d_ff=10240, d_kv=64, num_heads=64, num_layers=24, vocab_size=32128,
                                      feed_forward_proj="gated-gelu", is_encoder_decoder=False))
         vae = AutoencoderKLCogVideoX()  # diffusers' defaults are CogVideoX's VAE
+    t5.encoder.embed_tokens = t5.shared  # tied in the real checkpoint (one 32128 x 4096 embedding)
     sizes = []
     for name, model, blocks in (("transformer", transformer, transformer.transformer_blocks),
                                 ("text_encoder (T5-XXL)", t5, t5.encoder.block),
