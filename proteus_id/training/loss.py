@@ -1,0 +1,52 @@
+"""The Proteus-ID training loss (the release's, checked against shared/golden/aml_loss.safetensors).
+
+    x0_hat = scheduler.get_velocity(v_pred, x_t, t)          v-prediction turned into x0: sqrt(a) x_t - sqrt(1-a) v
+    l      = (x0_hat - x0)^2 / (1 - alphas_cumprod[t])       per element, flattened per sample
+    l      = l + M * l                                        AML motion weight (M = 0 without AML)
+    loss   = sum(l * F) / sum(F)   with probability p_face   face-mask averaging (F: face mask on the latent grid)
+           = mean(l)               otherwise
+
+alphas_cumprod is float64 in diffusers' CogVideoX DPM scheduler, so the weighted loss is float64 as in the release.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def x0_prediction(scheduler, model_output: torch.Tensor, noisy_latents: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+    """v-prediction -> x0 estimate (diffusers' get_velocity applied to (v, x_t) gives sqrt(a) x_t - sqrt(1-a) v)."""
+    return scheduler.get_velocity(model_output, noisy_latents, timesteps)
+
+
+def snr_weight(scheduler, timesteps: torch.Tensor) -> torch.Tensor:
+    """1 / (1 - alphas_cumprod[t]) per sample."""
+    alphas_cumprod = scheduler.alphas_cumprod.to(timesteps.device)[timesteps]
+    return 1.0 / (1.0 - alphas_cumprod)
+
+
+def per_element_loss(
+    scheduler,
+    model_output: torch.Tensor,
+    noisy_latents: torch.Tensor,
+    target: torch.Tensor,
+    timesteps: torch.Tensor,
+    motion_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """(B, N) weighted squared x0 error with the AML term; motion_weight (B, N) or None for plain loss."""
+    prediction = x0_prediction(scheduler, model_output, noisy_latents, timesteps)
+    weights = snr_weight(scheduler, timesteps)
+    while weights.ndim < prediction.ndim:
+        weights = weights.unsqueeze(-1)
+    loss = (weights * (prediction - target) ** 2).reshape(target.shape[0], -1)
+    if motion_weight is not None:
+        loss = loss + motion_weight.to(loss.device) * loss
+    return loss
+
+
+def reduce_loss(loss: torch.Tensor, face_weight: torch.Tensor | None) -> torch.Tensor:
+    """Face-masked average over the batch (sum(l F) / sum(F)) when face_weight is given, else mean per sample, then mean."""
+    if face_weight is None:
+        return loss.mean(dim=1).mean()
+    face_weight = face_weight.to(loss.device, loss.dtype)
+    return (loss * face_weight).sum() / face_weight.sum()

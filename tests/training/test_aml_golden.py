@@ -1,0 +1,69 @@
+"""AML loss against the release's numbers (shared/golden/aml_loss.safetensors): weights, noise, both branches."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from proteus_id.training.loss import per_element_loss, reduce_loss
+from proteus_id.training.motion_weight import expand_over_channels, motion_weight_pixels, to_latent_grid
+
+
+def _scheduler_config(metadata: dict) -> dict:
+    def parse(value: str):
+        if value in ("True", "False"):
+            return value == "True"
+        for cast in (int, float):
+            try:
+                return cast(value)
+            except ValueError:
+                pass
+        return value
+
+    return {k: parse(v) for k, v in metadata.items()}
+
+
+@pytest.fixture(scope="module")
+def case(golden):
+    from diffusers import CogVideoXDPMScheduler
+    from safetensors import safe_open
+
+    with safe_open(str(golden / "aml_loss.safetensors"), "pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        scheduler = CogVideoXDPMScheduler(**_scheduler_config(f.metadata()))
+    return tensors, scheduler
+
+
+def test_weights_noise_and_both_loss_branches(case):
+    g, scheduler = case
+    x0, t = g["x0"], g["timesteps"]
+    batch, frames, channels, height, width = x0.shape
+    noisy = scheduler.add_noise(x0, g["noise"], t)
+    torch.testing.assert_close(noisy, g["expected.noisy_latents"], atol=1e-6, rtol=0)
+
+    motion = motion_weight_pixels(g["flow_magnitude"], g["person_mask"], "released")
+    motion = expand_over_channels(to_latent_grid(motion, frames, height, width), channels)
+    face = expand_over_channels(to_latent_grid(g["face_mask"], frames, height, width), channels)
+    torch.testing.assert_close(motion, g["expected.motion_weight"], atol=1e-6, rtol=0)
+    torch.testing.assert_close(face, g["expected.face_weight"], atol=1e-6, rtol=0)
+    assert motion.max() > 0.5 and (motion == 0).any()  # the case has moving and still regions
+
+    loss = per_element_loss(scheduler, g["model_output"], noisy, x0, t, motion)
+    mean_branch, face_branch = reduce_loss(loss, None), reduce_loss(loss, face)
+    assert abs(mean_branch.item() - g["expected.loss_mean"].item()) < 1e-6
+    assert abs(face_branch.item() - g["expected.loss_face_masked"].item()) < 1e-6
+    # without the motion term the loss is measurably different: the test would catch a dropped AML term
+    assert abs(reduce_loss(per_element_loss(scheduler, g["model_output"], noisy, x0, t), None).item() - mean_branch.item()) > 1e-3
+
+
+def test_clip_normalized_alternative_is_bounded_and_ordered():
+    magnitude = torch.zeros(1, 2, 4, 4)
+    magnitude[0, :, 0, 0], magnitude[0, :, 1, 1], magnitude[0, :, 3, 3] = 8.0, 2.0, 5.0
+    person = torch.zeros(1, 3, 4, 4)
+    person[0, :, :2, :2] = 1
+    weight = motion_weight_pixels(magnitude, person, "clip_normalized")
+    assert weight.max() <= 1 and weight[0, 0, 3, 3] == 0  # off the person
+    assert weight[0, 0, 0, 0] > weight[0, 0, 1, 1] > 0  # faster moves weigh more
+    released = motion_weight_pixels(magnitude, person, "released")
+    assert released[0, 0, 1, 1] > 0.85  # the released sigmoid already saturates at 2 px
+    assert motion_weight_pixels(magnitude, person, "none").abs().sum() == 0
