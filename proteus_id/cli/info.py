@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="model folder in the released layout")
+    parser.add_argument("--model", help="model folder in the released layout (default: the shipped model)")
     parser.add_argument("--dtype", default="bf16", choices=["bf16", "fp16", "fp32"], help="weight dtype for the memory estimate")
 
 
@@ -15,7 +15,8 @@ def run(args: argparse.Namespace) -> int:
     from ..pipeline.folder import OPTIONAL, REQUIRED, ModelFolderError, inspect_model_folder
     from ..pipeline.memory import BYTES, component_size, format_count, offload_estimates, transformer_size_from_config
 
-    folder = inspect_model_folder(args.model)
+    model = args.model or _default_model()
+    folder = inspect_model_folder(model)
     print(f"model folder: {folder.root}")
     sizes = []
     for name in list(REQUIRED) + list(OPTIONAL):
@@ -49,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     for preset, gib in est.items():
         print(f"  --offload {preset:10s} {gib:7.2f} GiB")
     print(f"face backend: {_face_backend_status(folder.root)}")
+    print(f"  (identity features the model needs: {_spec_source(folder.root)})")
     if folder.missing or folder.problems:
         raise ModelFolderError(f"{folder.root} cannot generate until the missing parts above are added")
     return 0
@@ -65,3 +67,21 @@ def _face_backend_status(root: Path) -> str:
     except ImportError:
         return "face front end not installed in this build"
     return describe_backend_for_model(root)
+
+
+def _default_model() -> Path:
+    from ..defaults import default_model_dir
+    from ..errors import UserError
+
+    model = default_model_dir()
+    if model is None:
+        raise UserError("no --model given and this build ships no default model: pass --model DIR")
+    return model
+
+
+def _spec_source(root: Path) -> str:
+    from ..identity.features import SPEC_FILE
+
+    if (root / "face_encoder" / SPEC_FILE).is_file():
+        return f"from face_encoder/{SPEC_FILE}"
+    return "from transformer/config.json (FT_clip_dim, FT_vit_dim, FT_num_scale; kind 'released')"

@@ -76,8 +76,8 @@ class IdentityFeatures:
                 tensors = {k: f.get_tensor(k) for k in keys}
         except Exception as err:
             raise UserError(f"{path} is not a readable safetensors file of face features ({err})") from err
-        if "id_cond" not in tensors or "id_vit_hidden.0" not in tensors:
-            raise UserError(f"{path} lacks id_cond / id_vit_hidden.0: not a face-features file")
+        if "id_cond" not in tensors:  # ViT states may be absent: the dlib backend has none
+            raise UserError(f"{path} lacks id_cond: not a face-features file (write one with IdentityFeatures.save)")
         vit = [tensors[f"id_vit_hidden.{k}"] for k in range(len(keys)) if f"id_vit_hidden.{k}" in tensors]
         crop = Image.fromarray(tensors["face_crop"].numpy()) if "face_crop" in tensors else None
         kps = tensors["keypoints"].numpy() if "keypoints" in tensors else None

@@ -1,0 +1,80 @@
+"""`proteus-id generate` end to end on a tiny random model: one job, and a batch with a bad job."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from proteus_id.cli.main import main
+from proteus_id.identity.backends import register_backend
+from proteus_id.identity.features import IdentityFeatures, IdentitySpec
+from proteus_id.pipeline.video import read_video
+
+from model_folders import model_with_spec
+
+SMALL = ["--frames", "9", "--height", "32", "--width", "32", "--steps", "1"]
+
+
+def test_one_video_from_face_features(tiny_model_dir, features_file, tmp_path, capsys):
+    out = tmp_path / "videos" / "one.mp4"
+    code = main(["generate", "--model", str(tiny_model_dir), "--face-features", str(features_file),
+                 "--prompt", "A young woman with brown hair smiles in the park", "--out", str(out), "--seed", "0", *SMALL])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    frames, fps = read_video(out)
+    assert frames.shape == (9, 32, 32, 3) and fps == 8
+    assert frames.std() > 1  # random weights, but a real decoded video, not a blank one
+    assert "seed 0" in captured.out  # 0 is a seed like any other
+    assert "identity prompt: A young woman with brown hair smiles in the park" in captured.err
+    assert not list(out.parent.glob(".*tmp"))  # the atomic write left no temporary file
+
+
+class TinyFromDlib:
+    """A test backend: dlib's real face detection and embedding, projected to the tiny model's feature sizes."""
+
+    kind = "test-tiny"
+    produces = IdentitySpec("test-tiny", 20, 16, 2)
+
+    def __init__(self):
+        from proteus_id.identity.dlib_backend import DlibIdentityBackend
+
+        self.dlib = DlibIdentityBackend()
+
+    def extract(self, image, name=None):
+        f = self.dlib.extract(image, name)
+        g = torch.Generator().manual_seed(0)
+        id_cond = (f.id_cond.view(1, 128) @ torch.randn(128, 20, generator=g)).view(1, 1, 20)
+        vit = [torch.randn(1, 10, 16, generator=g) for _ in range(2)]
+        return IdentityFeatures(id_cond, vit, face_crop=f.face_crop, keypoints=f.keypoints, kind=self.kind)
+
+
+def test_batch_writes_good_jobs_and_reports_the_bad_one(tiny_model_dir, features_file, photos, tmp_path, capsys):
+    pytest.importorskip("dlib")
+    register_backend("test-tiny", lambda face_dir, device: TinyFromDlib())
+    model = model_with_spec(tmp_path / "model", tiny_model_dir, {"kind": "test-tiny", "id_cond_dim": 20, "vit_dim": 16,
+                                                                 "num_vit_states": 2})
+    jobs = tmp_path / "jobs.jsonl"
+    lines = [
+        {"image": str(photos["astronaut"]), "prompt": "A woman with short hair talks to the camera", "seed": 7, "out": "a.mp4"},
+        {"image": str(photos["coffee"]), "prompt": "A man walks", "out": "coffee.mp4"},  # no face: a bad job
+        {"face_features": str(features_file), "prompt": "A man walks in the city at night", "out": "out/c.mp4"},
+    ]
+    jobs.write_text("# three jobs\n" + "\n".join(json.dumps(line) for line in lines) + "\n")
+    code = main(["generate", "--model", str(model), "--batch", str(jobs), *SMALL])
+    captured = capsys.readouterr()
+    assert code == 1  # one job failed
+    assert (tmp_path / "a.mp4").is_file() and (tmp_path / "out" / "c.mp4").is_file()
+    assert not (tmp_path / "coffee.mp4").exists()
+    errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "job 2 (line 3 of jobs.jsonl)" in errors[0] and "no face found" in errors[0]
+    assert "batch: 2 written, 1 failed, 0 skipped" in captured.out
+    assert "seed 7" in captured.out and "no seed given, using seed" in captured.err  # job 3 drew a seed and said it
+    assert read_video(tmp_path / "a.mp4")[0].shape == (9, 32, 32, 3)
+
+    # resuming: finished outputs are skipped, the model is not even loaded for nothing
+    code = main(["generate", "--model", str(model), "--batch", str(jobs), "--skip-existing", *SMALL])
+    captured = capsys.readouterr()
+    assert code == 1 and "batch: 0 written, 1 failed, 2 skipped" in captured.out
+    assert "loading" not in captured.err

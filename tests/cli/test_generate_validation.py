@@ -1,0 +1,148 @@
+"""Every bad input to `proteus-id generate` ends with exit code 2, one line on stderr, no traceback, no output file,
+and nothing heavy loaded first (the checks run before any weights)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from proteus_id.cli.main import main
+from proteus_id.identity.features import IdentityFeatures
+
+from model_folders import model_with_spec
+
+SMALL = ["--frames", "9", "--height", "32", "--width", "32", "--steps", "1"]
+DLIB_SPEC = {"kind": "dlib", "id_cond_dim": 128, "vit_dim": 0, "num_vit_states": 0}
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory, photos):
+    folder = tmp_path_factory.mktemp("bad")
+    files = {"zero_byte": folder / "empty.jpg", "text": folder / "notes.png", "corrupt": folder / "cut.jpg",
+             "missing": folder / "nowhere.jpg", "wrong_features": folder / "wrong.safetensors",
+             "text_features": folder / "features.safetensors"}
+    files["zero_byte"].write_bytes(b"")
+    files["text"].write_text("a text file with an image's name\n")
+    files["corrupt"].write_bytes(photos["astronaut"].read_bytes()[:2000])
+    import torch
+
+    IdentityFeatures(torch.zeros(1, 1, 128), [], face_crop=Image.new("RGB", (8, 8)), kind="dlib").save(files["wrong_features"])
+    files["text_features"].write_text("not safetensors")
+    return files
+
+
+def _case(name, tiny, features, photos, bad, tmp_path):
+    """argv for each bad-input case (out is always tmp_path/out.mp4 unless the case is about --out)."""
+    out = str(tmp_path / "out.mp4")
+    base = ["generate", "--model", str(tiny), "--prompt", "A woman smiles", "--out", out, *SMALL]
+    with_features = base + ["--face-features", str(features)]
+    dlib_model = None
+    if name in ("faceless_photo", "dlib_photo_ok_but_corrupt"):
+        dlib_model = model_with_spec(tmp_path / "dlib_model", tiny, DLIB_SPEC)
+    incomplete = model_with_spec(tmp_path / "incomplete", tiny, None, without=("vae",)) if name == "incomplete_model" else None
+    cases = {
+        "corrupt_image": base + ["--image", str(bad["corrupt"])],
+        "zero_byte_image": base + ["--image", str(bad["zero_byte"])],
+        "text_as_image": base + ["--image", str(bad["text"])],
+        "missing_image": base + ["--image", str(bad["missing"])],
+        "faceless_photo": ["generate", "--model", str(dlib_model), "--image", str(photos["coffee"]), "--prompt", "A man",
+                           "--out", out, *SMALL],
+        "missing_model": ["generate", "--model", str(tmp_path / "no_model"), "--face-features", str(features),
+                          "--prompt", "A man", "--out", out],
+        "incomplete_model": ["generate", "--model", str(incomplete), "--face-features", str(features), "--prompt", "A man",
+                             "--out", out],
+        "height_not_multiple": with_features + ["--height", "30"],
+        "width_zero": with_features + ["--width", "0"],
+        "frames_not_4k1": with_features + ["--frames", "6"],
+        "frames_even_latents": with_features + ["--frames", "5"],
+        "steps_zero": with_features + ["--steps", "0"],
+        "negative_guidance": with_features + ["--guidance", "-1"],
+        "empty_prompt": ["generate", "--model", str(tiny), "--face-features", str(features), "--prompt", "   ", "--out", out],
+        "no_prompt": ["generate", "--model", str(tiny), "--face-features", str(features), "--out", out],
+        "empty_identity_prompt": with_features + ["--identity-prompt", ""],
+        "negative_seed": with_features + ["--seed", "-3"],
+        "out_not_mp4": ["generate", "--model", str(tiny), "--face-features", str(features), "--prompt", "A man",
+                        "--out", str(tmp_path / "out.avi")],
+        "out_is_folder": ["generate", "--model", str(tiny), "--face-features", str(features), "--prompt", "A man",
+                          "--out", str(tmp_path / "folder.mp4")],
+        "no_image": base,
+        "features_do_not_fit": base + ["--face-features", str(bad["wrong_features"])],
+        "features_not_safetensors": base + ["--face-features", str(bad["text_features"])],
+        "released_backend_without_face_models": base + ["--image", str(photos["astronaut"])],
+        "dlib_backend_for_released_model": base + ["--image", str(photos["astronaut"]), "--face-backend", "dlib"],
+        "unknown_backend": base + ["--image", str(photos["astronaut"]), "--face-backend", "nope"],
+        "batch_file_missing": ["generate", "--model", str(tiny), "--batch", str(tmp_path / "jobs.jsonl")],
+        "batch_with_image": ["generate", "--model", str(tiny), "--batch", str(tmp_path / "jobs.jsonl"), "--image", "x.jpg"],
+    }
+    if name == "out_is_folder":
+        (tmp_path / "folder.mp4").mkdir()
+    return cases[name]
+
+
+CASES = ["corrupt_image", "zero_byte_image", "text_as_image", "missing_image", "faceless_photo", "missing_model",
+         "incomplete_model", "height_not_multiple", "width_zero", "frames_not_4k1", "frames_even_latents", "steps_zero",
+         "negative_guidance", "empty_prompt", "no_prompt", "empty_identity_prompt", "negative_seed", "out_not_mp4",
+         "out_is_folder", "no_image", "features_do_not_fit", "features_not_safetensors",
+         "released_backend_without_face_models", "dlib_backend_for_released_model", "unknown_backend",
+         "batch_file_missing", "batch_with_image"]
+
+EXPECTED = {  # a word or two each message must contain, so the line says what is wrong
+    "corrupt_image": "not a readable image", "zero_byte_image": "empty file", "text_as_image": "not a readable image",
+    "missing_image": "does not exist", "faceless_photo": "no face found in", "missing_model": "does not exist",
+    "incomplete_model": "vae/", "height_not_multiple": "multiples of 16", "width_zero": "must be positive",
+    "frames_not_4k1": "8k+1", "frames_even_latents": "even number of latent frames", "steps_zero": "at least 1",
+    "negative_guidance": ">= 0", "empty_prompt": "--prompt is missing or empty", "no_prompt": "--prompt is missing",
+    "empty_identity_prompt": "identity prompt", "negative_seed": "seed must be", "out_not_mp4": "must end in .mp4",
+    "out_is_folder": "is a folder", "no_image": "--image is missing", "features_do_not_fit": "the model needs 20-d",
+    "features_not_safetensors": "not a readable safetensors", "released_backend_without_face_models": "face_encoder",
+    "dlib_backend_for_released_model": "'dlib' face backend gives 128-d id_cond",
+    "unknown_backend": "unknown face backend", "batch_file_missing": "does not exist", "batch_with_image": "drop --image",
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_bad_input_is_one_line_exit_2_and_no_file(name, tiny_model_dir, features_file, photos, bad_files, tmp_path,
+                                                  capsys, monkeypatch):
+    if name in ("faceless_photo", "dlib_backend_for_released_model"):
+        pytest.importorskip("dlib")
+    argv = _case(name, tiny_model_dir, features_file, photos, bad_files, tmp_path)
+    loaded = []
+    import proteus_id.cli.generate as generate
+
+    monkeypatch.setattr(generate, "_load_pipeline", lambda *a, **k: loaded.append(1))  # must never be reached
+    code = main(argv)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert EXPECTED[name] in lines[0], lines[0]
+    assert "Traceback" not in err and not loaded
+    assert not (tmp_path / "out.mp4").exists() and not list(tmp_path.glob(".out.mp4*"))
+
+
+def test_no_default_model_in_this_build(monkeypatch, features_file, tmp_path, capsys):
+    import proteus_id.defaults as defaults
+
+    monkeypatch.setattr(defaults, "default_model_dir", lambda: None)
+    code = main(["generate", "--face-features", str(features_file), "--prompt", "A man", "--out", str(tmp_path / "o.mp4")])
+    err = capsys.readouterr().err
+    assert code == 2 and "ships no default model" in err and len(err.strip().splitlines()) == 1
+
+
+def test_real_process_prints_one_line_and_no_traceback(tiny_model_dir, bad_files, tmp_path):
+    out = tmp_path / "out.mp4"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "proteus_id.cli.main", "generate", "--model", str(tiny_model_dir), "--image",
+         str(bad_files["corrupt"]), "--prompt", "A woman smiles", "--out", str(out)],
+        capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parents[2], timeout=300,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: {bad_files['corrupt']} is not a readable image (OSError)"]
+    assert not out.exists()
