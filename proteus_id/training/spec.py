@@ -1,0 +1,197 @@
+"""What the trainer needs to know about the model, in one place (the finetrainers idea of a model specification).
+
+The trainer (trainer.py) only calls these methods; another model trains by writing another spec:
+
+    load_model()                         the trainable network
+    set_trainable(model, mode)           which parameters learn: full / lora / new_modules
+    latents(batch, rng)                  clean latents x0 (a posterior draw from the cached mean and std)
+    conditions(batch, rng)               every other model input, with the release's noise and dropouts
+    forward(model, noisy, t, conds)      the network's prediction
+    loss(batch, pred, noisy, x0, t, rng) the training objective (loss.py, AML)
+
+All random draws use the `rng` generator the trainer passes (one per process, saved in checkpoints), so a resumed run
+draws exactly what an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import torch
+
+from ..errors import UserError
+from .config import TrainConfig
+from .loss import per_element_loss, reduce_loss
+from .motion_weight import expand_over_channels
+
+logger = logging.getLogger("proteus_id")
+
+# The modules Proteus-ID adds to CogVideoX (MIF, its adapter, TAII, the injection cross-attentions).
+NEW_MODULES = ("fuse_token_former", "fuse_token_adapter", "fuse_facital_attention", "perceiver_cross_attention")
+
+
+def _uniform(rng: torch.Generator, n: int) -> torch.Tensor:
+    return torch.rand(n, generator=rng)
+
+
+class ProteusIDSpec:
+    def __init__(self, config: TrainConfig, device: torch.device):
+        from diffusers import CogVideoXDPMScheduler
+
+        from ..pipeline.folder import inspect_model_folder
+
+        self.config, self.device = config, device
+        folder = inspect_model_folder(config.model)
+        for name in ("scheduler", "vae", "transformer"):
+            if name not in folder.found:
+                raise UserError(f"model folder {config.model} has no {name}/ (the trainer needs its config)")
+        self.folder = folder
+        self.scheduler = CogVideoXDPMScheduler.from_pretrained(folder.found["scheduler"])
+        if self.scheduler.config.prediction_type != "v_prediction":
+            raise UserError(f"the loss expects a v-prediction scheduler; {folder.found['scheduler']} has "
+                            f"{self.scheduler.config.prediction_type!r}")
+        vae_config = json.loads((folder.found["vae"] / "config.json").read_text())
+        self.vae_spatial = 2 ** (len(vae_config["block_out_channels"]) - 1)
+        self.transformer_config = json.loads((folder.found["transformer"] / "config.json").read_text())
+        self._rotary: dict = {}
+
+    # ------------------------------------------------------------------ model
+
+    def load_model(self) -> torch.nn.Module:
+        from ..model.transformer import ProteusIDTransformer3DModel
+
+        return ProteusIDTransformer3DModel.from_pretrained(self.folder.found["transformer"], torch_dtype=torch.float32)
+
+    def set_trainable(self, model: torch.nn.Module, mode: str) -> None:
+        model.requires_grad_(mode == "full")
+        if mode in ("new_modules", "lora"):
+            for name in NEW_MODULES:
+                module = getattr(model, name, None)
+                if module is not None:
+                    module.requires_grad_(True)
+        if mode == "lora":
+            from ..errors import require
+
+            peft = require("peft", "train", "LoRA training")
+            targets = "|".join(t.replace(".", r"\.") for t in self.config.lora.target_modules)
+            # only the DiT blocks get adapters; the new modules train fully (as the release's LoRA option)
+            model.add_adapter(peft.LoraConfig(
+                r=self.config.lora.rank, lora_alpha=self.config.lora.alpha, init_lora_weights=True,
+                target_modules=rf"^transformer_blocks\.\d+\..*({targets})$",
+            ))
+
+    def check_cache(self, cache) -> None:
+        """The cache must have been made for this model's sizes (channels, text width, identity features)."""
+        s, cfg = cache.settings, self.transformer_config
+        problems = []
+        if s.get("latent_channels") != cfg["in_channels"] // 2:  # noisy latents + image-condition latents
+            problems.append(f"latents have {s.get('latent_channels')} channels, the transformer takes 2 x {cfg['in_channels'] // 2}")
+        if s.get("text_dim") != cfg["text_embed_dim"]:
+            problems.append(f"text embeddings are {s.get('text_dim')}-d, the transformer needs {cfg['text_embed_dim']}-d")
+        if s.get("max_text_length") != cfg.get("max_text_seq_length", 226):
+            problems.append(f"prompts were encoded to {s.get('max_text_length')} tokens, the transformer uses "
+                            f"{cfg.get('max_text_seq_length', 226)}")
+        if len(cache) == 0:
+            problems.append("it holds no item")
+        else:
+            item = cache.load(0)
+            if item["id_cond"].shape[-1] != cfg["FT_clip_dim"]:
+                problems.append(f"id_cond is {item['id_cond'].shape[-1]}-d, the transformer needs {cfg['FT_clip_dim']}-d")
+        if problems:
+            raise UserError(f"feature cache {cache.root} does not fit model {self.config.model}: " + "; ".join(problems))
+        from .features import model_fingerprint
+
+        if s.get("model_fingerprint") != model_fingerprint(self.config.model):
+            raise UserError(f"feature cache {cache.root} was made with another VAE / text encoder / tokenizer than "
+                            f"{self.config.model}; rerun proteus-id precompute with this model into a new folder")
+
+    # ------------------------------------------------------------------ inputs
+
+    def latents(self, batch: dict, rng: torch.Generator) -> torch.Tensor:
+        mean = batch["latents_mean"].float()
+        if "latents_std" not in batch:
+            return mean
+        eps = torch.randn(mean.shape, generator=rng)
+        return mean + batch["latents_std"].float() * eps.to(mean.device)
+
+    def conditions(self, batch: dict, rng: torch.Generator) -> dict:
+        c = self.config.conditioning
+        image = batch["image_latents_mean"].float()
+        batch_size = image.shape[0]
+        if "image_latents_std" in batch:
+            image = image + batch["image_latents_std"].float() * torch.randn(image.shape, generator=rng).to(image.device)
+        # the release noises the face image with sigma = exp(N(-3, 0.5^2)) before the VAE; the cache holds its
+        # posterior, so the same sigma is drawn per video and applied to the latent (docs/training.md)
+        sigma = torch.exp(torch.randn(batch_size, generator=rng) * c.image_noise_log_std + c.image_noise_log_mean)
+        image = image + sigma.view(-1, 1, 1, 1, 1).to(image.device) * torch.randn(image.shape, generator=rng).to(image.device)
+        keep_image = (_uniform(rng, batch_size) >= c.image_dropout).to(image.device)
+        image = image * keep_image.view(-1, 1, 1, 1, 1).to(image.dtype)
+        num_frames = batch["latents_mean"].shape[1]
+        image_latents = torch.cat([image, image.new_zeros(batch_size, num_frames - 1, *image.shape[2:])], dim=1)
+
+        prompt, mask = batch["prompt_embeds"].float(), batch["prompt_mask"]
+        drop_prompt = (_uniform(rng, batch_size) < c.prompt_dropout).to(prompt.device)
+        if drop_prompt.any():
+            prompt = torch.where(drop_prompt.view(-1, 1, 1), batch["null_prompt_embeds"].float().expand_as(prompt), prompt)
+            mask = torch.where(drop_prompt.view(-1, 1), batch["null_prompt_mask"].expand_as(mask), mask)
+        identity = batch["identity_prompt_embeds"].float()
+        drop_identity = (_uniform(rng, batch_size) < c.identity_prompt_dropout).to(identity.device)
+        if drop_identity.any():
+            null_identity = batch["null_identity_prompt_embeds"].float().expand_as(identity)
+            identity = torch.where(drop_identity.view(-1, 1, 1), null_identity, identity)
+        return {
+            "image_latents": image_latents, "encoder_hidden_states": prompt, "encoder_hidden_mask": mask,
+            "identity_prompt_embeds": identity, "id_cond": batch["id_cond"].float(),
+            "id_vit_hidden": [h.float() for h in batch["id_vit_hidden"]],
+        }
+
+    def rotary(self, num_frames: int, height: int, width: int, model_config):
+        """The 3D RoPE tables the pipeline would build for this latent grid (the pipeline's own function)."""
+        from types import SimpleNamespace
+
+        from ..pipeline.pipeline import ProteusIDPipeline
+
+        key = (num_frames, height, width)
+        if key not in self._rotary:
+            holder = SimpleNamespace(transformer=SimpleNamespace(config=model_config), vae_scale_factor_spatial=self.vae_spatial)
+            tables = ProteusIDPipeline.rotary_embeddings(
+                holder, height * self.vae_spatial, width * self.vae_spatial, num_frames, self.device)
+            self._rotary[key] = tables
+        return self._rotary[key]
+
+    # ------------------------------------------------------------------ step
+
+    def sample_timesteps(self, batch_size: int, rng: torch.Generator) -> torch.Tensor:
+        return torch.randint(0, self.scheduler.config.num_train_timesteps, (batch_size,), generator=rng).to(self.device)
+
+    def forward(self, model, noisy_latents: torch.Tensor, timesteps: torch.Tensor, conds: dict, model_config):
+        batch_size, num_frames, _, height, width = noisy_latents.shape
+        hidden = torch.cat([noisy_latents, conds["image_latents"]], dim=2)
+        ofs = hidden.new_full((1,), 2.0) if model_config.ofs_embed_dim else None
+        return model(
+            hidden_states=hidden, encoder_hidden_states=conds["encoder_hidden_states"],
+            encoder_hidden_mask=conds["encoder_hidden_mask"], identity_prompt_embeds=conds["identity_prompt_embeds"],
+            timestep=timesteps, ofs=ofs, image_rotary_emb=self.rotary(num_frames, height, width, model_config),
+            id_cond=conds["id_cond"], id_vit_hidden=conds["id_vit_hidden"], return_dict=False,
+        )[0]
+
+    def loss(self, batch: dict, prediction, noisy, x0, timesteps, rng: torch.Generator) -> tuple[torch.Tensor, dict]:
+        channels = x0.shape[2]
+        p_t = self.transformer_config.get("patch_size_t")
+        motion = expand_over_channels(batch["motion_weight"].float(), channels, p_t) if self.config.loss.motion_weight else None
+        per_element = per_element_loss(self.scheduler, prediction.float(), noisy, x0, timesteps, motion)
+        face_branch = bool(_uniform(rng, 1).item() < self.config.loss.face_mask_probability)
+        face = expand_over_channels(batch["face_weight"].float(), channels, p_t) if face_branch else None
+        return reduce_loss(per_element, face), {"face_branch": face_branch}
+
+    def training_loss(self, model, batch: dict, rng: torch.Generator, model_config) -> tuple[torch.Tensor, dict]:
+        """One step's loss, top to bottom; the draw order is fixed (timesteps, noise, latents, conditions, branch)."""
+        x0 = self.latents(batch, rng)
+        timesteps = self.sample_timesteps(x0.shape[0], rng)
+        noise = torch.randn(x0.shape, generator=rng).to(x0.device)
+        noisy = self.scheduler.add_noise(x0, noise, timesteps)
+        conds = self.conditions(batch, rng)
+        prediction = self.forward(model, noisy, timesteps, conds, model_config)
+        return self.loss(batch, prediction, noisy, x0, timesteps, rng)
+
