@@ -52,11 +52,16 @@ def backend_for_model(model_dir: str | Path, device: str = "cpu") -> FaceBackend
 def describe_backend_for_model(model_dir: str | Path) -> str:
     """One line for `proteus-id info`: which backend the model needs and whether it can run here."""
     spec = IdentitySpec.for_model(model_dir)
+    vit = f"{spec.num_vit_states} x {spec.vit_dim}-d ViT states" if spec.num_vit_states else "no ViT states"
+    head = f"{spec.kind} (id_cond {spec.id_cond_dim}-d, {vit})"
     try:
-        backend_for_model(model_dir)
+        backend = backend_for_model(model_dir)  # backends check files and packages here; weights load on first use
+        produced = getattr(backend, "produces", None)
+        if produced is not None:
+            spec.check_backend(produced, spec.kind)
     except UserError as err:
-        return f"{spec.kind} (id_cond {spec.id_cond_dim}-d, {spec.num_vit_states} x {spec.vit_dim}-d ViT states): NOT available: {err}"
-    return f"{spec.kind} (id_cond {spec.id_cond_dim}-d, {spec.num_vit_states} x {spec.vit_dim}-d ViT states): available"
+        return f"{head}: NOT available: {err}"
+    return f"{head}: available"
 
 
 _BUILTINS_LOADED = False

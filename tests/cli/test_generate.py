@@ -19,15 +19,18 @@ SMALL = ["--frames", "9", "--height", "32", "--width", "32", "--steps", "1"]
 
 def test_one_video_from_face_features(tiny_model_dir, features_file, tmp_path, capsys):
     out = tmp_path / "videos" / "one.mp4"
+    prompt = "A young woman with brown hair smiles in the park at night while the camera slowly pans left and zooms closer"
     code = main(["generate", "--model", str(tiny_model_dir), "--face-features", str(features_file),
-                 "--prompt", "A young woman with brown hair smiles in the park", "--out", str(out), "--seed", "0", *SMALL])
+                 "--prompt", prompt, "--out", str(out), "--seed", "0", *SMALL])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     frames, fps = read_video(out)
     assert frames.shape == (9, 32, 32, 3) and fps == 8
     assert frames.std() > 1  # random weights, but a real decoded video, not a blank one
     assert "seed 0" in captured.out  # 0 is a seed like any other
-    assert "identity prompt: A young woman with brown hair smiles in the park" in captured.err
+    assert "identity prompt: A young woman with brown hair smiles in the park at night" in captured.err
+    # the tiny transformer keeps 12 prompt tokens: the rest is dropped, and the warning quotes it
+    assert 'Dropped: "' in captured.err and "zooms closer" in captured.err
     assert not list(out.parent.glob(".*tmp"))  # the atomic write left no temporary file
 
 
