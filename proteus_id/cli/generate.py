@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from ..pipeline.folder import inspect_model_folder
     from . import generate_jobs as jobs_mod
 
-    device = args.device or default_device()
+    device = _check_device(args.device) if args.device else default_device()
     model_dir = args.model or default_model_dir()
     if model_dir is None:
         raise UserError("no --model given and this build ships no default model: pass --model DIR "
@@ -75,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         if given:
             raise UserError(f"--batch takes its jobs from the file; drop {', '.join('--' + g.replace('_', '-') for g in given)}")
         jobs, bad = jobs_mod.read_jobs(args.batch)
+        for job in jobs:  # --seed is the seed of jobs that name none
+            job.seed = args.seed if job.seed is None else job.seed
     else:
         if not args.image and not args.face_features:
             raise UserError("--image is missing: give a photo of the person (or --face-features, or --batch)")
@@ -103,7 +105,9 @@ def run(args: argparse.Namespace) -> int:
     written = 0
     if ready:
         pipe = _load_pipeline(folder.root, device, args)
-        for prepared in ready:
+        for number, prepared in enumerate(ready, 1):
+            if len(ready) > 1:
+                logger.info("video %d of %d: %s", number, len(ready), prepared.label)
             try:
                 _generate_one(pipe, prepared, height, width, frames, args)
                 written += 1
@@ -160,6 +164,9 @@ class _JobPreparer:
             features = IdentityFeatures.load(job.face_features)
             features.id_cond = features.id_cond.reshape(1, 1, features.id_cond.shape[-1])
             self.spec.check(features, source=f"face features in {job.face_features}")
+            if features.kind not in ("unknown", self.spec.kind):
+                logger.warning("%s were made by the '%s' face backend; this model was trained with '%s' features",
+                               job.face_features, features.kind, self.spec.kind)
             if features.face_crop is None:
                 if not job.image:
                     raise UserError(f"{job.face_features} holds no face crop: also give the aligned face photo with --image")
@@ -170,7 +177,10 @@ class _JobPreparer:
         if not job.image:
             raise UserError("image is missing: give a photo of the person (or face_features)")
         photo = load_image(job.image)  # a missing or unreadable photo is named before any face model loads
-        return self.analyzer.analyze(photo, name=job.image)
+        features = self.analyzer.analyze(photo, name=job.image)
+        if features.face_crop is None:
+            raise UserError(f"the '{self.analyzer.kind}' face backend gave no face crop for {job.image}; the pipeline needs one")
+        return features
 
     @property
     def analyzer(self):
@@ -179,6 +189,22 @@ class _JobPreparer:
 
             self._analyzer = FaceAnalyzer.for_model(self.model_dir, backend=self.backend_kind, device=self.device)
         return self._analyzer
+
+
+def _check_device(name: str) -> str:
+    import torch
+
+    from ..errors import UserError
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as err:
+        raise UserError(f"--device {name!r} is not a torch device (e.g. cpu, cuda, cuda:1)") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: torch sees no CUDA GPU here; leave --device out to use the CPU")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UserError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
+    return name
 
 
 def _load_pipeline(model_dir, device: str, args: argparse.Namespace):
@@ -219,5 +245,7 @@ def _generate_one(pipe, job: _Prepared, height: int, width: int, frames: int, ar
         id_cond=f.id_cond, id_vit_hidden=f.id_vit_hidden, kps_cond=f.keypoints, seed=seed, num_frames=frames,
         height=height, width=width, num_inference_steps=args.steps, guidance_scale=args.guidance, output_type="np",
     )
+    if job.out.exists():
+        logger.info("%s exists and is replaced", job.out)
     path = write_video(result.frames[0], job.out, fps=args.fps)
     print(f"wrote {path} (seed {seed}, {frames} frames {height}x{width})")

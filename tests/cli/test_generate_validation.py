@@ -79,6 +79,8 @@ def _case(name, tiny, features, photos, bad, tmp_path):
         "unknown_backend": base + ["--image", str(photos["astronaut"]), "--face-backend", "nope"],
         "batch_file_missing": ["generate", "--model", str(tiny), "--batch", str(tmp_path / "jobs.jsonl")],
         "batch_with_image": ["generate", "--model", str(tiny), "--batch", str(tmp_path / "jobs.jsonl"), "--image", "x.jpg"],
+        "device_not_a_device": with_features + ["--device", "banana"],
+        "cuda_without_gpu": with_features + ["--device", "cuda"],
     }
     if name == "out_is_folder":
         (tmp_path / "folder.mp4").mkdir()
@@ -90,7 +92,7 @@ CASES = ["corrupt_image", "zero_byte_image", "text_as_image", "missing_image", "
          "negative_guidance", "empty_prompt", "no_prompt", "empty_identity_prompt", "negative_seed", "out_not_mp4",
          "out_is_folder", "no_image", "features_do_not_fit", "features_not_safetensors",
          "released_backend_without_face_models", "dlib_backend_for_released_model", "unknown_backend",
-         "batch_file_missing", "batch_with_image"]
+         "batch_file_missing", "batch_with_image", "device_not_a_device", "cuda_without_gpu"]
 
 EXPECTED = {  # a word or two each message must contain, so the line says what is wrong
     "corrupt_image": "not a readable image", "zero_byte_image": "empty file", "text_as_image": "not a readable image",
@@ -103,6 +105,7 @@ EXPECTED = {  # a word or two each message must contain, so the line says what i
     "features_not_safetensors": "not a readable safetensors", "released_backend_without_face_models": "face_encoder",
     "dlib_backend_for_released_model": "'dlib' face backend gives 128-d id_cond",
     "unknown_backend": "unknown face backend", "batch_file_missing": "does not exist", "batch_with_image": "drop --image",
+    "device_not_a_device": "not a torch device", "cuda_without_gpu": "no CUDA GPU",
 }
 
 
@@ -111,6 +114,11 @@ def test_bad_input_is_one_line_exit_2_and_no_file(name, tiny_model_dir, features
                                                   capsys, monkeypatch):
     if name in ("faceless_photo", "dlib_backend_for_released_model"):
         pytest.importorskip("dlib")
+    if name == "cuda_without_gpu":
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has a GPU")
     argv = _case(name, tiny_model_dir, features_file, photos, bad_files, tmp_path)
     loaded = []
     import proteus_id.cli.generate as generate
