@@ -1,0 +1,24 @@
+"""Shared tiny training data: a model folder, synthetic clips (PyAV), and one clean feature cache."""
+
+from __future__ import annotations
+
+import pytest
+from training_helpers import register
+
+register()
+
+PRECOMPUTE = dict(identity_backend="tiny-test", dtype="fp32", frame_stride=1, height=32, width=32)
+
+
+@pytest.fixture(scope="session")
+def training_data(tmp_path_factory, tiny_model_dir):
+    """(model dir, manifest, clean cache dir) shared by the training tests."""
+    from proteus_id.training.features import FeatureSettings
+    from proteus_id.training.precompute import run_precompute
+    from proteus_id.training.synthetic import make_synthetic_dataset
+
+    root = tmp_path_factory.mktemp("training")
+    manifest = make_synthetic_dataset(root / "data", num_clips=5, height=48, width=64, clip_frames=9, extra_frames=2)
+    cache = root / "cache"
+    run_precompute(manifest, cache, FeatureSettings(model=str(tiny_model_dir), **PRECOMPUTE), shard_size=2, progress=False)
+    return tiny_model_dir, manifest, cache
