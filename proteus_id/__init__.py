@@ -16,6 +16,8 @@ _LAZY = {
     "CheckpointError": "proteus_id.model.checkpoint",
     "ProteusIDPipeline": "proteus_id.pipeline.pipeline",
     "ProteusIDPipelineOutput": "proteus_id.pipeline.pipeline",
+    "FaceAnalyzer": "proteus_id.identity.analyzer",
+    "IdentityFeatures": "proteus_id.identity.features",
 }
 
 __all__ = list(_LAZY)
@@ -23,6 +25,8 @@ __all__ = list(_LAZY)
 if TYPE_CHECKING:  # pragma: no cover
     from .model.checkpoint import CheckpointError
     from .model.transformer import ProteusIDTransformer3DModel
+    from .identity.analyzer import FaceAnalyzer
+    from .identity.features import IdentityFeatures
     from .pipeline.pipeline import ProteusIDPipeline, ProteusIDPipelineOutput
 
 
