@@ -149,6 +149,8 @@ def run_evaluation(manifest: str | Path, out_dir: str | Path, config: EvalConfig
     out_dir = Path(out_dir)
     state = PartialState()
     store = RowStore(out_dir)
+    if state.is_main_process:
+        store.clean_stale_temp()
     run_start = _shared_start_time(state)
     metrics, skipped = build_metrics(config)
     fingerprint = run_fingerprint(metrics, config)

@@ -38,6 +38,20 @@ class RowStore:
         self.rows_dir = self.root / "rows"
         self.sheets_dir = self.root / "sheets"
 
+    def clean_stale_temp(self) -> int:
+        """Remove temporary files left by a killed process (their writer's pid is in the name and is gone)."""
+        removed = 0
+        for folder in (self.rows_dir, self.sheets_dir):
+            for tmp in folder.glob(".*.tmp") if folder.is_dir() else []:
+                try:
+                    pid = int(tmp.name.rsplit(".", 2)[-2])
+                except ValueError:
+                    continue
+                if not _alive(pid):
+                    tmp.unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
     def record_path(self, key: str) -> Path:
         return self.rows_dir / f"{key}.json"
 
@@ -78,6 +92,16 @@ class RowStore:
             return {}
         with np.load(path) as data:
             return {k: data[k] for k in data.files}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _jsonable(value: Any) -> Any:

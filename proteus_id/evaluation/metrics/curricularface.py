@@ -61,8 +61,9 @@ class IR101(nn.Module):
         return self.output_layer(self.body(self.input_layer(x)))
 
 
-def load_curricularface(path: str | Path, device: str = "cpu") -> IR101:
-    """IR-101 with the weights of `path`, loaded strictly: a file that does not fit names the mismatching keys."""
+def load_curricularface(path: str | Path, device: str = "cpu", stages=STAGES) -> IR101:
+    """IR-101 with the weights of `path`, loaded strictly: a file that does not fit names the mismatching keys.
+    `stages` ((width, units) per stage) builds other depths of the same family (tests use a tiny one)."""
     path = Path(path)
     if not path.is_file():
         raise MetricUnavailable(f"CurricularFace weights {path} not found")
@@ -73,7 +74,7 @@ def load_curricularface(path: str | Path, device: str = "cpu") -> IR101:
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     state = {k.removeprefix("module."): v for k, v in state.items()}  # saved from DataParallel
-    model = IR101()
+    model = IR101(stages)
     try:
         result = model.load_state_dict(state, strict=False)
     except RuntimeError as err:  # size mismatches

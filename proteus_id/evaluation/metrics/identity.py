@@ -158,11 +158,11 @@ class FaceSimCur(FaceSimMetric):
     column = "facesim_cur"
     description = "mean max(0, cosine) of CurricularFace IR-101 embeddings (224 px aligned face resized to 112)"
 
-    def __init__(self, faces: FaceAnalysis, weights: Path, device: str):
-        from .curricularface import load_curricularface
+    def __init__(self, faces: FaceAnalysis, weights: Path, device: str, stages=None):
+        from .curricularface import STAGES, load_curricularface
 
         super().__init__(faces)
-        self.model = load_curricularface(weights, device)
+        self.model = load_curricularface(weights, device, stages or STAGES)
         self.weights, self.device = Path(weights), device
 
     def embed(self, image, found):
