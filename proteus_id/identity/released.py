@@ -84,7 +84,7 @@ class ReleasedFaceBackend:
     @torch.no_grad()
     def extract(self, image, name: str | None = None) -> IdentityFeatures:
         m = self.models
-        rgb = load_image(image, max_side=WORKING_SIDE, name=name)
+        rgb = _resize_long_side(load_image(image, name=name), WORKING_SIDE)
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])
 
         # 1. antelopev2: largest face, its keypoints and the ArcFace embedding
@@ -147,6 +147,17 @@ class ReleasedFaceBackend:
             face_box=box,
             kind=self.kind,
         )
+
+
+def _resize_long_side(rgb: np.ndarray, side: int) -> np.ndarray:
+    """The release's downscale: OpenCV Lanczos to int(h * k) x int(w * k) when the long side exceeds `side`."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    if max(h, w) <= side:
+        return rgb
+    k = side / max(h, w)
+    return cv2.resize(rgb, (int(w * k), int(h * k)), interpolation=cv2.INTER_LANCZOS4)
 
 
 def _area(box) -> float:

@@ -139,7 +139,9 @@ def load_eva(face_dir: Path, device: str, dtype: torch.dtype) -> EvaVision:
     model, _, _ = eva_clip.create_model_and_transforms("EVA02-CLIP-L-14-336", pretrained=None, force_custom_clip=True)
     visual = model.visual
     state = load_state_dict(path, FILES["eva"][1])
-    visual_state = {k[len("visual."):]: v for k, v in state.items() if k.startswith("visual.")}
+    # rotary tables are computed by the network itself; the release's loader drops them from checkpoints too
+    visual_state = {k[len("visual."):]: v for k, v in state.items()
+                    if k.startswith("visual.") and "freqs_cos" not in k and "freqs_sin" not in k}
     if not visual_state:
         raise UserError(f"{path} has no visual.* weights: not an EVA02-CLIP checkpoint")
     _load_strict(visual, visual_state, path)
