@@ -84,11 +84,14 @@ def run(args: argparse.Namespace) -> int:
                              face_features=args.face_features, identity_prompt=args.identity_prompt, seed=args.seed)]
         bad = []
 
+    # every job is checked (photo analysed, face found, sizes fit) before the pipeline loads; a big batch keeps only
+    # the verdict and analyses each photo again just before its video, instead of holding all features in memory
+    keep_features = len(jobs) <= KEEP_FEATURES
     preparer = _JobPreparer(folder.root, spec, device, args.face_backend)
     ready, skipped = [], 0
     for job in jobs:
         try:
-            prepared = preparer.prepare(job)
+            prepared = preparer.prepare(job, keep_features)
         except UserError as err:
             if not args.batch:
                 raise
@@ -102,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
     for label, reason in bad:
         print(f"error: {label}: {reason}", file=sys.stderr)
 
+    if keep_features:
+        preparer.close()  # every feature is in hand: free the face models before the video model loads
     written = 0
     if ready:
         pipe = _load_pipeline(folder.root, device, args)
@@ -109,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
             if len(ready) > 1:
                 logger.info("video %d of %d: %s", number, len(ready), prepared.label)
             try:
-                _generate_one(pipe, prepared, height, width, frames, args)
+                features = prepared.features or preparer.features(prepared.job)
+                _generate_one(pipe, prepared, features, height, width, frames, args)
                 written += 1
             except (UserError, ValueError) as err:
                 if not args.batch:
@@ -121,9 +127,12 @@ def run(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+KEEP_FEATURES = 8  # released features are ~12 MB a job (5 x 577 x 1024 floats)
+
+
 class _Prepared:
-    def __init__(self, label, prompt, identity_prompt, seed, out, features):
-        self.label, self.prompt, self.identity_prompt = label, prompt, identity_prompt
+    def __init__(self, job, prompt, identity_prompt, seed, out, features):
+        self.job, self.label, self.prompt, self.identity_prompt = job, job.label, prompt, identity_prompt
         self.seed, self.out, self.features = seed, out, features
 
 
@@ -135,7 +144,7 @@ class _JobPreparer:
         self._analyzer = None
         self._outputs: set = set()
 
-    def prepare(self, job) -> _Prepared:
+    def prepare(self, job, keep_features: bool = True) -> _Prepared:
         from ..identity.identity_prompt import derive_identity_prompt
         from ..errors import UserError
         from . import generate_jobs as jobs_mod
@@ -151,10 +160,10 @@ class _JobPreparer:
         if key in self._outputs:
             raise UserError(f"out {out} is also the output of an earlier job; give each job its own file")
         self._outputs.add(key)
-        features = self._features(job)
-        return _Prepared(job.label, prompt, identity_prompt, seed, out, features)
+        features = self.features(job)
+        return _Prepared(job, prompt, identity_prompt, seed, out, features if keep_features else None)
 
-    def _features(self, job):
+    def features(self, job):
         from ..identity.features import IdentityFeatures
         from ..identity.image_io import load_image
         from ..errors import UserError
@@ -181,6 +190,14 @@ class _JobPreparer:
         if features.face_crop is None:
             raise UserError(f"the '{self.analyzer.kind}' face backend gave no face crop for {job.image}; the pipeline needs one")
         return features
+
+    def close(self) -> None:
+        if self._analyzer is not None:
+            self._analyzer = None
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
 
     @property
     def analyzer(self):
@@ -231,7 +248,7 @@ def _load_pipeline(model_dir, device: str, args: argparse.Namespace):
     return pipe
 
 
-def _generate_one(pipe, job: _Prepared, height: int, width: int, frames: int, args: argparse.Namespace) -> None:
+def _generate_one(pipe, job: _Prepared, f, height: int, width: int, frames: int, args: argparse.Namespace) -> None:
     from ..pipeline.video import write_video
     from . import generate_jobs as jobs_mod
 
@@ -239,7 +256,6 @@ def _generate_one(pipe, job: _Prepared, height: int, width: int, frames: int, ar
     if job.seed is None:
         logger.info("%s: no seed given, using seed %d", job.label, seed)
     logger.info("%s: identity prompt: %s", job.label, job.identity_prompt)
-    f = job.features
     result = pipe(
         image=f.face_crop, prompt=job.prompt, identity_prompt=job.identity_prompt, negative_prompt=args.negative_prompt,
         id_cond=f.id_cond, id_vit_hidden=f.id_vit_hidden, kps_cond=f.keypoints, seed=seed, num_frames=frames,

@@ -53,8 +53,12 @@ class TinyFromDlib:
         return IdentityFeatures(id_cond, vit, face_crop=f.face_crop, keypoints=f.keypoints, kind=self.kind)
 
 
-def test_batch_writes_good_jobs_and_reports_the_bad_one(tiny_model_dir, features_file, photos, tmp_path, capsys):
+def test_batch_writes_good_jobs_and_reports_the_bad_one(tiny_model_dir, features_file, photos, tmp_path, capsys,
+                                                        monkeypatch):
     pytest.importorskip("dlib")
+    import proteus_id.cli.generate as generate
+
+    monkeypatch.setattr(generate, "KEEP_FEATURES", 1)  # the big-batch path: check first, analyse again before each video
     register_backend("test-tiny", lambda face_dir, device: TinyFromDlib())
     model = model_with_spec(tmp_path / "model", tiny_model_dir, {"kind": "test-tiny", "id_cond_dim": 20, "vit_dim": 16,
                                                                  "num_vit_states": 2})
