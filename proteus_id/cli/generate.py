@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 logger = logging.getLogger("proteus_id")
 
@@ -23,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--negative-prompt", default="", help="what to steer away from (default: empty, as released)")
     what.add_argument("--out", help="output video file (.mp4, H.264)")
     what.add_argument("--face-features", help="precomputed face features (.safetensors) instead of running a face backend")
+    what.add_argument("--save-features", metavar="FILE.safetensors",
+                      help="also save the photo's face features, for --face-features next time")
     what.add_argument("--batch", metavar="JOBS.jsonl", help="one job per line: image, prompt, identity_prompt, seed, out")
     what.add_argument("--skip-existing", action="store_true", help="skip jobs whose output file already exists (resume)")
     how = parser.add_argument_group("how")
@@ -71,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     jobs_mod.check_seed(args.seed)
 
     if args.batch:
-        given = [f for f in ("image", "prompt", "identity_prompt", "out", "face_features") if getattr(args, f)]
+        given = [f for f in ("image", "prompt", "identity_prompt", "out", "face_features", "save_features")
+                 if getattr(args, f)]
         if given:
             raise UserError(f"--batch takes its jobs from the file; drop {', '.join('--' + g.replace('_', '-') for g in given)}")
         jobs, bad = jobs_mod.read_jobs(args.batch)
@@ -80,6 +84,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         if not args.image and not args.face_features:
             raise UserError("--image is missing: give a photo of the person (or --face-features, or --batch)")
+        if args.save_features and not args.image:
+            raise UserError("--save-features saves what the face backend computes from --image; give --image")
+        if args.save_features:
+            jobs_mod.check_output(args.save_features, "--save-features", ".safetensors")
         jobs = [jobs_mod.Job(label=args.image or args.face_features, prompt=args.prompt, out=args.out, image=args.image,
                              face_features=args.face_features, identity_prompt=args.identity_prompt, seed=args.seed)]
         bad = []
@@ -105,6 +113,10 @@ def run(args: argparse.Namespace) -> int:
     for label, reason in bad:
         print(f"error: {label}: {reason}", file=sys.stderr)
 
+    if args.save_features and ready:
+        Path(args.save_features).parent.mkdir(parents=True, exist_ok=True)
+        ready[0].features.save(args.save_features)
+        print(f"saved face features to {args.save_features}")
     if keep_features:
         preparer.close()  # every feature is in hand: free the face models before the video model loads
     written = 0

@@ -99,15 +99,16 @@ def random_seed() -> int:
     return secrets.randbelow(2**32)
 
 
-def check_output(path: str | os.PathLike | None, what: str = "--out") -> Path:
-    """An .mp4 path we can write: not a folder, its nearest existing parent a writable folder."""
+def check_output(path: str | os.PathLike | None, what: str = "--out", suffix: str = ".mp4") -> Path:
+    """A path we can write: the right suffix, not a folder, its nearest existing parent a writable folder."""
     if not path:
-        raise UserError(f"{what} is missing: name the .mp4 file to write")
+        raise UserError(f"{what} is missing: name the {suffix} file to write")
     out = Path(path)
-    if out.suffix.lower() != ".mp4":
-        raise UserError(f"{what} {out} must end in .mp4 (the video is H.264 in an mp4 container)")
+    if out.suffix.lower() != suffix:
+        why = " (the video is H.264 in an mp4 container)" if suffix == ".mp4" else ""
+        raise UserError(f"{what} {out} must end in {suffix}{why}")
     if out.is_dir():
-        raise UserError(f"{what} {out} is a folder; give a file name ending in .mp4")
+        raise UserError(f"{what} {out} is a folder; give a file name ending in {suffix}")
     parent = out.absolute().parent
     while not parent.exists():
         parent = parent.parent

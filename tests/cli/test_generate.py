@@ -80,6 +80,14 @@ def test_batch_writes_good_jobs_and_reports_the_bad_one(tiny_model_dir, features
     assert "seed 7" in captured.out and "no seed given, using seed" in captured.err  # job 3 drew a seed and said it
     assert read_video(tmp_path / "a.mp4")[0].shape == (9, 32, 32, 3)
 
+    # features of a photo saved by one run feed the next with --face-features
+    saved = tmp_path / "feats" / "astronaut.safetensors"
+    code = main(["generate", "--model", str(model), "--image", str(photos["astronaut"]), "--prompt", "A woman smiles",
+                 "--out", str(tmp_path / "again.mp4"), "--save-features", str(saved), "--seed", "7", *SMALL])
+    assert code == 0 and saved.is_file() and "saved face features" in capsys.readouterr().out
+    again = IdentityFeatures.load(saved)
+    assert again.kind == "test-tiny" and again.id_cond.shape == (1, 1, 20) and again.face_crop.size == (512, 512)
+
     # resuming: finished outputs are skipped, the model is not even loaded for nothing
     code = main(["generate", "--model", str(model), "--batch", str(jobs), "--skip-existing", *SMALL])
     captured = capsys.readouterr()
