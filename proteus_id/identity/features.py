@@ -114,6 +114,17 @@ class IdentitySpec:
             num_vit_states=transformer_config.get("FT_num_scale", 5),
         )
 
+    def write(self, model_dir: str | Path) -> Path:
+        """Record this spec in `<model>/face_encoder/identity_spec.json` (atomically), for models trained on it."""
+        path = Path(model_dir) / "face_encoder" / SPEC_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = {**self.extra, "kind": self.kind, "id_cond_dim": self.id_cond_dim, "vit_dim": self.vit_dim,
+                "num_vit_states": self.num_vit_states}
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        tmp.replace(path)
+        return path
+
     def describe(self) -> str:
         vit = f"{self.num_vit_states} x {self.vit_dim}-d ViT states" if self.num_vit_states else "no ViT states"
         return f"{self.id_cond_dim}-d id_cond, {vit}"

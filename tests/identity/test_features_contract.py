@@ -38,9 +38,7 @@ def test_spec_from_file_or_transformer_config(tmp_path):
     (tmp_path / "transformer").mkdir()
     (tmp_path / "transformer" / "config.json").write_text(json.dumps({"FT_clip_dim": 20, "FT_vit_dim": 16, "FT_num_scale": 2}))
     assert IdentitySpec.for_model(tmp_path) == IdentitySpec("released", 20, 16, 2)
-    (tmp_path / "face_encoder").mkdir()
-    (tmp_path / "face_encoder" / "identity_spec.json").write_text(json.dumps({"kind": "toyworld", "id_cond_dim": 64,
-                                                                              "vit_dim": 32, "num_vit_states": 2, "note": "x"}))
+    IdentitySpec("toyworld", 64, 32, 2, extra={"note": "x"}).write(tmp_path)
     spec = IdentitySpec.for_model(tmp_path)
     assert (spec.kind, spec.id_cond_dim, spec.extra) == ("toyworld", 64, {"note": "x"})
     (tmp_path / "face_encoder" / "identity_spec.json").write_text("{not json")
