@@ -96,3 +96,19 @@ def test_analyzer_with_a_dlib_model_spec(astronaut):
     spec = IdentitySpec(kind="dlib", id_cond_dim=128, vit_dim=0, num_vit_states=0)
     features = FaceAnalyzer("dlib", spec=spec, device="cpu").analyze(Image.fromarray(astronaut).convert("RGBA"))
     assert features.id_cond.shape == (1, 1, 128)
+
+
+@pytest.mark.parametrize("kind", ["huge", "grey16"])
+def test_huge_and_16_bit_grey_photos_still_give_the_face(tmp_path, dlib_backend, astronaut, astronaut_features, kind):
+    if kind == "huge":  # 4096 x 4096: analysed at 1024, so the box is in those pixels (2x the original's)
+        photo = np.asarray(Image.fromarray(astronaut).resize((4096, 4096), Image.Resampling.BICUBIC))
+        f = dlib_backend.extract(photo, name="huge")
+        assert np.allclose(f.face_box, np.array(astronaut_features.face_box) * 2, atol=25)  # HOG pyramid steps
+        assert dlib_distance(f.id_cond, astronaut_features.id_cond) < SAME_PHOTO_LIMIT
+    else:
+        grey16 = np.asarray(Image.fromarray(astronaut).convert("L"), np.uint16) * 257
+        path = tmp_path / "grey16.png"
+        Image.fromarray(grey16).save(path)
+        f = dlib_backend.extract(str(path), name=str(path))
+        assert f.id_cond.shape == (1, 1, 128)
+        assert dlib_distance(f.id_cond, astronaut_features.id_cond) < 0.6  # colour gone, still the same person
