@@ -4,6 +4,7 @@ with SIGKILL half-way and resumed on Ray, the CLI's exit codes."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -188,15 +189,23 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
     assert "faces.detector" in capsys.readouterr().err
 
 
-def test_csv_captions_and_png_masks_on_one_video(tmp_path):
-    """process_video directly: a 40-frame pan then a still stretch, captions from a CSV, masks as PNG files."""
-    from proteus_id.curation.config import load_config
+@pytest.fixture(scope="module")
+def pan_video(tmp_path_factory) -> Path:
+    """A 40-frame pan on the face, then a still stretch (the reference frames): 2 clips with the test windows."""
     from proteus_id.curation.synthetic import encode, story_segments
+
+    segments = dict(story_segments())
+    frames = np.concatenate([segments["pan_zoom_face"], segments["still_face"]])
+    return encode(frames, tmp_path_factory.mktemp("pan") / "pan.mp4")
+
+
+def test_csv_captions_and_png_masks_on_one_video(pan_video, tmp_path):
+    """process_video directly: captions from a CSV, masks as PNG files."""
+    from proteus_id.curation.config import load_config
     from proteus_id.curation.task import VideoJob, clip_id, process_video
     from proteus_id.training.manifest import validate_manifest
 
-    segments = dict(story_segments())
-    video = encode(np.concatenate([segments["pan_zoom_face"], segments["still_face"]]), tmp_path / "pan.mp4")
+    video = pan_video
     first = clip_id("talk/pan.mp4", 2, 20)
     csv = tmp_path / "captions.csv"
     csv.write_text(f"id,caption,identity_prompt\n{first},A woman turns towards the camera.,A woman with short brown hair.\n")
@@ -204,7 +213,8 @@ def test_csv_captions_and_png_masks_on_one_video(tmp_path):
                  "captions": {"source": "csv", "csv": str(csv)}, "masks": {"format": "png"}}
     config = load_config(None, overrides)
     out = tmp_path / "dataset"
-    result = process_video(VideoJob(str(video), "talk/pan.mp4", "../pan.mp4"), config.to_dict(), str(out))
+    job = VideoJob(str(video), "talk/pan.mp4", os.path.relpath(video, out))
+    result = process_video(job, config.to_dict(), str(out))
     assert result["status"] == "done", result.get("error")
     clips = {c["id"]: c for c in result["clips"]}
     assert sorted(clips) == [first, clip_id("talk/pan.mp4", 20, 38)]
@@ -218,3 +228,45 @@ def test_csv_captions_and_png_masks_on_one_video(tmp_path):
     (out / "manifest.jsonl").write_text("".join(json.dumps(c) + "\n" for c in clips.values()))
     report = validate_manifest(out / "manifest.jsonl")
     assert report.ok and report.trainable_rows == 1, [i.errors for i in report.issues]
+
+
+def test_vlm_captions_and_segmentation_masks_through_transformers(pan_video, tmp_path):
+    """Tiny random models in the real loading path: whatever the VLM says is what the row says; masks stay in the box."""
+    from proteus_id.curation.captions import ClipToCaption, make_captioner
+    from proteus_id.curation.config import load_config
+    from proteus_id.curation.task import VideoJob, process_video
+    from proteus_id.testing.tiny import _WORDS
+    from proteus_id.training.annotations import decode_rle
+    from proteus_id.training.manifest import validate_manifest
+    from tests.curation.tiny_models import make_tiny_segmenter, make_tiny_vlm
+
+    vlm, segmenter = make_tiny_vlm(tmp_path / "vlm"), make_tiny_segmenter(tmp_path / "seg")
+    overrides = {"windows": {"min_frames": 14, "max_frames": 18}, "faces": {"embeddings_per_second": 0.5},
+                 "captions": {"source": "vlm", "model": str(vlm), "max_new_tokens": 6},
+                 "masks": {"source": "segmentation", "model": str(segmenter)}}
+    config = load_config(None, overrides)
+    out = tmp_path / "dataset"
+    result = process_video(VideoJob(str(pan_video), "pan.mp4", os.path.relpath(pan_video, out)), config.to_dict(), str(out))
+    assert result["status"] == "done", result.get("error")
+    assert len(result["clips"]) == 2
+    for clip in result["clips"]:
+        for text in (clip["caption"], clip["identity_prompt"]):
+            assert isinstance(text, str) and text and set(text.split()) <= set(_WORDS)  # the model's words, nothing added
+        assert clip["meta"]["captioner"] == "vlm" and clip["meta"]["masks_source"] == "segmentation"
+        masks = clip["annotations"]["person_masks"]
+        for counts, box in zip(masks["counts"], clip["annotations"]["person_boxes"]):
+            mask = decode_rle(masks["size"], counts).astype(bool)
+            x0, y0, x1, y1 = (int(round(v)) for v in box[:4])
+            inside = np.zeros_like(mask)
+            inside[y0:y1, x0:x1] = True
+            assert not (mask & ~inside).any()  # other people in the frame are cut away by the body box
+    out.mkdir(exist_ok=True)
+    (out / "manifest.jsonl").write_text("".join(json.dumps(c) + "\n" for c in result["clips"]))
+    report = validate_manifest(out / "manifest.jsonl")
+    assert report.ok and report.trainable_rows == 2, [i.errors for i in report.issues]
+
+    asked = []
+    frame = np.full((240, 320, 3), 128, np.uint8)
+    captioner = make_captioner(config.captions)
+    captioner(ClipToCaption("c", "v.mp4", 10, 28, lambda idx: asked.extend(idx) or [frame for _ in idx], 50, [0, 0, 64, 64, 1.0]))
+    assert asked == [13, 18, 24, 50]  # 3 frames spread over the clip (10 + 17 x 1/6, 3/6, 5/6), then the reference
