@@ -151,7 +151,7 @@ def run_evaluation(manifest: str | Path, out_dir: str | Path, config: EvalConfig
     store = RowStore(out_dir)
     if state.is_main_process:
         store.clean_stale_temp()
-    run_start = _shared_start_time(state)
+    run_id = _shared_run_id(state)
     metrics, skipped = build_metrics(config)
     fingerprint = run_fingerprint(metrics, config)
     mine = rows[state.process_index :: state.num_processes]
@@ -165,6 +165,7 @@ def run_evaluation(manifest: str | Path, out_dir: str | Path, config: EvalConfig
     for row in bar:
         record, arrays, sheet = evaluate_row(row, metrics, config)
         record["fingerprint"] = fingerprint
+        record["run_id"] = run_id
         store.save(row.key, record, arrays, sheet)
         if record["status"] != "ok":
             logger.warning("row %d failed: %s", row.index, record["reason"])
@@ -172,20 +173,22 @@ def run_evaluation(manifest: str | Path, out_dir: str | Path, config: EvalConfig
     state.wait_for_everyone()
     if not state.is_main_process:
         return None
-    return finish(rows, store, metrics, skipped, config, run_start, manifest=str(manifest), write_report=write_report)
+    return finish(rows, store, metrics, skipped, config, run_id, manifest=str(manifest), write_report=write_report)
 
 
-def _shared_start_time(state) -> float:
-    start = [time.time()]
+def _shared_run_id(state) -> str:
+    """One id for this run, the same in every process: records carry it, so the summary can tell rows evaluated
+    now from rows reused from an earlier (possibly killed) run."""
+    run_id = [f"{time.time_ns():x}-{os.getpid()}"]
     if state.num_processes > 1:
         from accelerate.utils import broadcast_object_list
 
-        broadcast_object_list(start, from_process=0)
-    return start[0] - 1.0  # clocks are the same machine's; the margin covers the broadcast itself
+        broadcast_object_list(run_id, from_process=0)
+    return run_id[0]
 
 
 def finish(rows: list[EvalRow], store: RowStore, metrics: list[Metric], skipped: dict[str, str], config: EvalConfig,
-           run_start: float, manifest: str, write_report: bool = True) -> EvaluationResult:
+           run_id: str, manifest: str, write_report: bool = True) -> EvaluationResult:
     """Gather every row's record, run the set-level metrics, write per_video.csv, summary.json and the report."""
     from .summary import build_summary, metric_columns, write_per_video_csv, write_summary
 
@@ -212,7 +215,7 @@ def finish(rows: list[EvalRow], store: RowStore, metrics: list[Metric], skipped:
             item = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
             collected.append(item or None)
         set_level.update(metric.reduce(collected))
-    evaluated_now = sum(1 for r in records if r.get("evaluated_at", 0) >= run_start)
+    evaluated_now = sum(1 for r in records if r.get("run_id") == run_id)
     info = {m.name: m.describe() for m in metrics}
     summary = build_summary(records, columns, metrics_info=info, skipped=skipped, set_level=set_level,
                             config=config.to_json(), evaluated_now=evaluated_now, manifest=manifest, direction=direction)

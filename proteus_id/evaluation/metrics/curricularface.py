@@ -74,9 +74,10 @@ def load_curricularface(path: str | Path, device: str = "cpu", stages=STAGES) ->
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     state = {k.removeprefix("module."): v for k, v in state.items()}  # saved from DataParallel
-    model = IR101(stages)
+    with torch.device("meta"):  # no random init to overwrite: the file's tensors are assigned directly
+        model = IR101(stages)
     try:
-        result = model.load_state_dict(state, strict=False)
+        result = model.load_state_dict(state, strict=False, assign=True)
     except RuntimeError as err:  # size mismatches
         raise MetricWeightsError(f"{path} does not fit CurricularFace IR-101: {str(err).splitlines()[-1].strip()}") from err
     if result.missing_keys or result.unexpected_keys:

@@ -34,13 +34,18 @@ def frechet_distance(real: np.ndarray, fake: np.ndarray, eps: float = 1e-6) -> f
     mu1, mu2 = real.mean(0), fake.mean(0)
     s1, s2 = np.atleast_2d(np.cov(real, rowvar=False)), np.atleast_2d(np.cov(fake, rowvar=False))
     diff = mu1 - mu2
-    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
+    covmean = _sqrtm(linalg, s1 @ s2)
     if not np.isfinite(covmean).all():
         offset = np.eye(s1.shape[0]) * eps
-        covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
+        covmean = _sqrtm(linalg, (s1 + offset) @ (s2 + offset))
     if np.iscomplexobj(covmean):
         covmean = covmean.real  # numerical noise from sqrtm on a near-singular product
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean))
+
+
+def _sqrtm(linalg, matrix: np.ndarray) -> np.ndarray:
+    out = linalg.sqrtm(matrix)
+    return out[0] if isinstance(out, tuple) else out  # older scipy returns (sqrtm, error estimate) on request only
 
 
 class FaceFID(Metric):

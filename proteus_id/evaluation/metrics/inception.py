@@ -192,9 +192,11 @@ def load_inception(path: str | Path, device: str = "cpu") -> InceptionV3Features
     if "fc.weight" not in state:
         raise MetricWeightsError(f"{path} is not an InceptionV3 state dict (no fc.weight)")
     classes = int(state["fc.weight"].shape[0])
-    model = InceptionV3Features(fid_variant=classes == 1008, num_classes=classes, aux=any(k.startswith("AuxLogits.") for k in state))
+    with torch.device("meta"):  # no random init to overwrite: the file's tensors are assigned directly
+        model = InceptionV3Features(fid_variant=classes == 1008, num_classes=classes,
+                                    aux=any(k.startswith("AuxLogits.") for k in state))
     try:
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as err:
         raise MetricWeightsError(f"{path} does not fit InceptionV3: {str(err).splitlines()[1:3]}") from err
     return model.eval().to(device)
