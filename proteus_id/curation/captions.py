@@ -29,7 +29,7 @@ class ClipToCaption:
     video: str  # the video's name as curated (relative to the input folder or list)
     start: int
     end: int
-    frames: Callable[[list[int]], list[np.ndarray]]  # decodes the requested frame indices on demand
+    frames: Callable[[list[int]], list[np.ndarray]] | None  # the frames of `frames_needed`, already decoded
     reference_frame: int
     reference_box: list[float]
 
@@ -40,9 +40,15 @@ class Captioner(Protocol):
     def __call__(self, clip: ClipToCaption) -> tuple[str | None, str | None]:
         """(caption, identity_prompt); None where it has nothing true to say."""
 
+    def frames_needed(self, clip: ClipToCaption) -> list[int]:
+        """The frame indices `__call__` will ask `clip.frames` for (decoded beforehand, in one pass per video)."""
+
 
 class NoCaptioner:
     name = "none"
+
+    def frames_needed(self, clip: ClipToCaption) -> list[int]:
+        return []
 
     def __call__(self, clip: ClipToCaption) -> tuple[str | None, str | None]:
         return None, None
@@ -72,6 +78,9 @@ class CsvCaptioner:
                         raise UserError(f"caption CSV {path} line {line}: start_frame/end_frame must be whole numbers") from err
                     self.by_video.setdefault(Path(row["video"].strip()).as_posix(), []).append((start, end, caption, identity))
 
+    def frames_needed(self, clip: ClipToCaption) -> list[int]:
+        return []
+
     def __call__(self, clip: ClipToCaption) -> tuple[str | None, str | None]:
         if clip.clip_id in self.by_id:
             return self.by_id[clip.clip_id]
@@ -90,12 +99,16 @@ class VlmCaptioner:
         self.processor = transformers.AutoProcessor.from_pretrained(config.model, local_files_only=True)
         self.model = transformers.AutoModelForImageTextToText.from_pretrained(config.model, local_files_only=True).eval()
 
+    def frames_needed(self, clip: ClipToCaption) -> list[int]:
+        """`frames` frames spread over the clip (centres of equal parts), then the reference frame."""
+        count = max(1, self.config.frames)
+        picks = [clip.start + round((clip.end - 1 - clip.start) * (i + 0.5) / count) for i in range(count)]
+        return picks + [clip.reference_frame]
+
     def __call__(self, clip: ClipToCaption) -> tuple[str | None, str | None]:
         from PIL import Image
 
-        count = max(1, self.config.frames)
-        picks = [clip.start + round((clip.end - 1 - clip.start) * (i + 0.5) / count) for i in range(count)]
-        frames = clip.frames(picks + [clip.reference_frame])
+        frames = clip.frames(self.frames_needed(clip))
         x0, y0, x1, y1 = (int(round(v)) for v in clip.reference_box[:4])
         face = frames[-1][y0:y1, x0:x1]
         caption = self._ask([Image.fromarray(f) for f in frames[:-1]], self.config.caption_prompt)

@@ -74,16 +74,28 @@ def _sample(detector, index: int, frame: np.ndarray, config: CurateConfig, embed
     return sample
 
 
-def read_frames(path: str | Path, indices: list[int]) -> list[np.ndarray]:
-    """The frames at `indices` (any order, repeats allowed), decoding up to the last one."""
-    wanted = set(indices)
-    found: dict[int, np.ndarray] = {}
+def read_frames_streaming(path: str | Path, indices: set[int]):
+    """(index, frame) for the wanted indices, in order, from one sequential decode that stops after the last one.
+
+    Sequential on purpose: seeking lands on keyframes, and turning timestamps back into decoded-order indices is
+    not exact for every file; the manifest's frame numbers must be.
+    """
+    if not indices:
+        return
+    last = max(indices)
+    found = set()
     for index, frame in iter_frames(path):
-        if index in wanted:
-            found[index] = frame
-        if index >= max(wanted):
+        if index in indices:
+            found.add(index)
+            yield index, frame
+        if index >= last:
             break
-    missing = wanted - set(found)
+    missing = indices - found
     if missing:
         raise ValueError(f"{path}: frames {sorted(missing)[:5]} do not decode")
+
+
+def read_frames(path: str | Path, indices: list[int]) -> list[np.ndarray]:
+    """The frames at `indices` (any order, repeats allowed)."""
+    found = dict(read_frames_streaming(path, set(indices)))
     return [found[i] for i in indices]

@@ -12,7 +12,7 @@ import hashlib
 import re
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .captions import ClipToCaption, make_captioner
@@ -21,7 +21,7 @@ from .masks import box_mask, masks_annotation, person_segmenter
 from .motion import judge_motion, window_motion
 from .probe import VideoRejected, probe_video
 from .reference import choose_reference
-from .scan import read_frames, scan_video
+from .scan import read_frames_streaming, scan_video
 from .tracking import interpolate_boxes, judge_track, person_box
 from .windows import shot_windows
 
@@ -92,87 +92,136 @@ def _run_stages(job: VideoJob, config: CurateConfig, out_dir: Path, result: dict
             result["dropped"].append({"shot": list(shot), "stage": "windows", "reason": "shot_too_short", "detail": f"{shot[1] - shot[0]} frames"})
         windows += [(shot, w) for w in found]
 
-    captioner = make_captioner(config.captions)
-    frames_of = lambda indices: read_frames(job.path, indices)  # noqa: E731 - decoded only when a stage needs pixels
+    kept = []
     for shot, window in windows:
-        start, end = window
-        drop = lambda stage, reason, detail: (  # noqa: E731
-            _reject(counts, stage, reason),
-            result["dropped"].append({"window": [start, end], "stage": stage, "reason": reason, "detail": detail}),
-        )
-        shot_samples = [s for s in scan.samples if shot[0] <= s.index < shot[1]]
-        in_window = [s for s in shot_samples if start <= s.index < end]
-        counts["faces"]["in"] += 1
-        verdict = judge_track(in_window, frame_size, config.faces, scan.face_stride)
-        if not verdict.ok:
-            drop("faces", verdict.reason, verdict.detail)
-            continue
-        counts["faces"]["out"] += 1
+        candidate = _judge_window(shot, window, scan, frame_size, config, result)
+        if candidate is not None:
+            kept.append(candidate)
+    if not kept:
+        return
 
-        counts["motion"]["in"] += 1
-        motion = window_motion(scan.motion, start, end)
-        ok, reason, detail = judge_motion(motion, config.motion)
-        if not ok:
-            drop("motion", reason, detail)
-            continue
-        counts["motion"]["out"] += 1
+    # one more decoding pass, only for the stages that need pixels (a segmentation model, a VLM), over every kept
+    # clip at once, so the cost does not grow with the number of clips
+    m = config.masks
+    captioner = make_captioner(config.captions)
+    for c in kept:
+        c.caption_request = ClipToCaption(c.id(job.name), job.name, c.start, c.end, None, c.reference.index, c.reference.main)
+    segment = m.source == "segmentation" and m.format != "none"
+    seg_frames = {i for c in kept for i in range(c.start, c.end)} if segment else set()
+    cap_frames = {i for c in kept for i in captioner.frames_needed(c.caption_request)}
+    pixels = {}
+    if seg_frames or cap_frames:
+        segmenter = person_segmenter(m.model) if segment else None
+        for index, frame in read_frames_streaming(job.path, seg_frames | cap_frames):
+            if index in cap_frames:
+                pixels[index] = frame
+            if index in seg_frames:
+                for c in kept:
+                    if c.start <= index < c.end:
+                        c.person_masks[index - c.start] = segmenter.person_mask(frame, c.person_boxes[index - c.start])
 
-        counts["reference"]["in"] += 1
-        reference, why = choose_reference(scan.samples, window, verdict.mean_embedding, frame_size, config.reference, config.faces)
-        if reference is None:
-            drop("reference", "no_reference", why)
-            continue
-        counts["reference"]["out"] += 1
-
-        identifier = clip_id(job.name, start, end)
-        face_boxes = interpolate_boxes(shot_samples, start, end, max_gap=2 * scan.face_stride)
-        m = config.masks
-        person_boxes = [person_box(b, frame_size, m.person_width, m.person_top, m.person_height) for b in face_boxes]
-        annotations = {"face_boxes": face_boxes, "person_boxes": person_boxes}
+    for c in kept:
+        identifier = c.id(job.name)
+        annotations = {"face_boxes": c.face_boxes, "person_boxes": c.person_boxes}
         counts["masks"]["in"] += 1
         if m.format != "none":
             size = (info.height, info.width)
-            face_masks = [box_mask(b, size) for b in face_boxes]
-            if m.source == "segmentation":
-                segmenter = person_segmenter(m.model)
-                person_masks = [segmenter.person_mask(f, b) for f, b in zip(frames_of(list(range(start, end))), person_boxes)]
-            else:
-                person_masks = [box_mask(b, size) for b in person_boxes]
+            face_masks = [box_mask(b, size) for b in c.face_boxes]
+            person_masks = c.person_masks if segment else [box_mask(b, size) for b in c.person_boxes]
             annotations["face_masks"] = masks_annotation(face_masks, m.format, out_dir, f"{identifier}/face")
             annotations["person_masks"] = masks_annotation(person_masks, m.format, out_dir, f"{identifier}/person")
         counts["masks"]["out"] += 1
 
         counts["captions"]["in"] += 1
-        caption, identity = captioner(ClipToCaption(identifier, job.name, start, end, frames_of, reference.index, reference.main))
+        c.caption_request.frames = lambda indices: [pixels[i] for i in indices]
+        caption, identity = captioner(c.caption_request)
         counts["captions"]["out"] += 1
         if caption is None:
             flagged = counts["captions"]["flagged"]
             flagged["uncaptioned"] = flagged.get("uncaptioned", 0) + 1
 
-        thirds = [start + (end - start) * k // 4 for k in (1, 2, 3)]
-        phashes = [min(in_window, key=lambda s: (abs(s.index - t), s.index)).phash for t in thirds]
         result["clips"].append({
             "version": 1,
             "id": identifier,
             "video": job.manifest_path,
-            "start_frame": start,
-            "end_frame": end,
+            "start_frame": c.start,
+            "end_frame": c.end,
             "fps": info.fps,
             "caption": caption,
             "identity_prompt": identity,
-            "reference": {"frame": reference.index},
+            "reference": {"frame": c.reference.index},
             "annotations": annotations,
             "meta": {
                 "source": job.name,
-                "shot": list(shot),
+                "shot": list(c.shot),
                 "width": info.width,
                 "height": info.height,
-                "reference_box": reference.main,
-                "scores": {**verdict.scores, "motion": motion},
+                "reference_box": c.reference.main,
+                "scores": c.scores,
                 "face_detector": config.faces.detector,
                 "masks_source": m.source if m.format != "none" else None,
                 "person_boxes_source": "face_box_grown",
                 "captioner": captioner.name if caption is not None else None,
-                "phash": phashes,
+                "phash": c.phashes,
             },
         })
+
+
+@dataclass
+class _Candidate:
+    """A window that passed the pixel-free stages (faces, motion, reference), waiting for masks and captions."""
+
+    shot: tuple[int, int]
+    start: int
+    end: int
+    reference: object  # SampledFrame
+    scores: dict
+    face_boxes: list
+    person_boxes: list
+    phashes: list
+    person_masks: list = field(default_factory=list)
+    caption_request: ClipToCaption | None = None
+
+    def id(self, name: str) -> str:
+        return clip_id(name, self.start, self.end)
+
+
+def _judge_window(shot, window, scan, frame_size, config: CurateConfig, result: dict) -> _Candidate | None:
+    counts = result["counts"]
+    start, end = window
+
+    def drop(stage: str, reason: str, detail: str) -> None:
+        _reject(counts, stage, reason)
+        result["dropped"].append({"window": [start, end], "stage": stage, "reason": reason, "detail": detail})
+
+    shot_samples = [s for s in scan.samples if shot[0] <= s.index < shot[1]]
+    in_window = [s for s in shot_samples if start <= s.index < end]
+    counts["faces"]["in"] += 1
+    verdict = judge_track(in_window, frame_size, config.faces, scan.face_stride)
+    if not verdict.ok:
+        drop("faces", verdict.reason, verdict.detail)
+        return None
+    counts["faces"]["out"] += 1
+
+    counts["motion"]["in"] += 1
+    motion = window_motion(scan.motion, start, end)
+    ok, reason, detail = judge_motion(motion, config.motion)
+    if not ok:
+        drop("motion", reason, detail)
+        return None
+    counts["motion"]["out"] += 1
+
+    counts["reference"]["in"] += 1
+    reference, why = choose_reference(scan.samples, window, verdict.mean_embedding, frame_size, config.reference, config.faces)
+    if reference is None:
+        drop("reference", "no_reference", why)
+        return None
+    counts["reference"]["out"] += 1
+
+    m = config.masks
+    face_boxes = interpolate_boxes(shot_samples, start, end, max_gap=2 * scan.face_stride)
+    person_boxes = [person_box(b, frame_size, m.person_width, m.person_top, m.person_height) for b in face_boxes]
+    quarters = [start + (end - start) * k // 4 for k in (1, 2, 3)]
+    phashes = [min(in_window, key=lambda s: (abs(s.index - t), s.index)).phash for t in quarters]
+    return _Candidate(shot, start, end, reference, {**verdict.scores, "motion": motion}, face_boxes, person_boxes,
+                      phashes, person_masks=[None] * (end - start))
