@@ -23,7 +23,7 @@ def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--face-upsample", type=int, choices=[0, 1, 2],
                        help="dlib detector upsampling for frames (default: 1 below a 400 px short side, else 0)")
     group.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                       help="import MODULE first; it registers extra metrics (repeatable)")
+                       help="import MODULE first; it registers extra metrics (or, for bench, face backends) (repeatable)")
     group.add_argument("--device", help="torch device for the metric networks (default: accelerate's device)")
 
 

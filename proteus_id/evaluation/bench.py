@@ -162,8 +162,9 @@ def run_bench(model_dir: str | Path, suite_path: str | Path, run_dir: str | Path
     result on the main process (None elsewhere, or when `evaluate` is False)."""
     from accelerate import PartialState
 
-    from .runner import run_evaluation
+    from .runner import load_plugins, run_evaluation
 
+    load_plugins(plugins)  # before generation: a plug-in module may register a face backend as well as metrics
     model_dir, run_dir = Path(model_dir), Path(run_dir)
     if not (model_dir / "transformer").is_dir():
         raise UserError(f"{model_dir} is not a model folder (no transformer/); give the folder `proteus-id info` accepts")
@@ -185,4 +186,4 @@ def run_bench(model_dir: str | Path, suite_path: str | Path, run_dir: str | Path
     state.wait_for_everyone()
     if not evaluate:
         return None
-    return run_evaluation(manifest, run_dir / "eval", eval_config or EvalConfig(), plugins=plugins, progress=progress)
+    return run_evaluation(manifest, run_dir / "eval", eval_config or EvalConfig(), progress=progress)

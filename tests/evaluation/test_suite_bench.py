@@ -1,0 +1,146 @@
+"""The suite format and our prompt set; `proteus-id bench` end to end on a tiny model folder with a test face
+backend (tiny features in, a real video out, evaluated), and its resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from proteus_id.evaluation.suite import SuiteError, builtin_prompts, load_suite
+from proteus_id.evaluation.suite.schema import Identity, Suite
+
+
+def test_builtin_prompts_cover_the_categories_with_a_person_slot():
+    prompts = builtin_prompts()
+    cats = {p.category for p in prompts}
+    assert cats == {"action", "scene", "camera", "appearance"}
+    assert len(prompts) >= 60 and len({p.id for p in prompts}) == len(prompts)
+    assert all("{person}" in p.text for p in prompts)
+
+
+def test_150_identities_get_four_prompts_one_per_category_all_prompts_used():
+    idents = [Identity(f"id{k:03d}", Path("x.png"), "female", "chef", "r", "s", "l", "a woman", "a woman") for k in range(150)]
+    suite = Suite(None, "t", idents, builtin_prompts(), 4)
+    jobs = suite.jobs()
+    assert len(jobs) == 600
+    for k in range(150):
+        mine = [j for j in jobs if j.identity.id == f"id{k:03d}"]
+        assert sorted(j.prompt.category for j in mine) == ["action", "appearance", "camera", "scene"]
+    uses = {}
+    for j in jobs:
+        uses[j.prompt.id] = uses.get(j.prompt.id, 0) + 1
+    assert len(uses) == len(builtin_prompts())  # every prompt is used
+    assert jobs[0].text.startswith("A woman ") and "{person}" not in jobs[0].text
+    assert len({j.id for j in jobs}) == 600
+
+
+def test_example_suite_loads_and_bad_lines_name_the_line(tmp_path):
+    from importlib import resources
+
+    example = resources.files("proteus_id.evaluation.suite").joinpath("example_suite.jsonl")
+    suite = load_suite(Path(str(example)))
+    assert [i.id for i in suite.identities] == ["id001", "id002"]
+    assert suite.identities[1].person == "a man"  # from gender when no person phrase is given
+    assert len(suite.jobs()) == 8
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"type": "suite", "proteus_bench": 1}\n'
+                   '{"type": "identity", "id": "a", "image": "a.png", "gender": "f", "profession": "p", "region": "r", "source": "s"}\n')
+    with pytest.raises(SuiteError, match=r"bad.jsonl:2: identity line lacks licence"):
+        load_suite(bad)
+    bad.write_text('{"type": "prompt", "id": "p", "category": "action", "text": "someone walks"}\n')
+    with pytest.raises(SuiteError, match=r"bad.jsonl:1: prompt 'p' has no \{person\} slot"):
+        load_suite(bad)
+
+
+class _TinyFaceBackend:
+    """Registered as a face backend for the test: features shaped for the tiny model, the photo as the face crop."""
+
+    kind = "eval-test-tiny"
+
+    def extract(self, image, name=None):
+        from PIL import Image
+
+        from proteus_id.identity.features import IdentityFeatures
+        from proteus_id.identity.image_io import load_image
+        from proteus_id.testing import tiny_identity_features
+
+        pixels = load_image(image)
+        seed = int(pixels.mean() * 1000) % 1000  # different photos -> different features
+        id_cond, vit = tiny_identity_features(seed=seed)
+        return IdentityFeatures(id_cond, vit, face_crop=Image.fromarray(pixels).resize((64, 64)), kind=self.kind)
+
+
+@pytest.fixture()
+def two_entry_suite(tmp_path):
+    from PIL import Image
+    from skimage import data
+
+    Image.fromarray(data.astronaut()).save(tmp_path / "astronaut.png")
+    Image.fromarray(data.chelsea()).save(tmp_path / "chelsea.png")
+    lines = [
+        {"type": "suite", "proteus_bench": 1, "name": "two"},
+        {"type": "identity", "id": "astro", "image": "astronaut.png", "gender": "female", "profession": "astronaut",
+         "region": "North America", "source": "skimage.data (NASA, public domain)", "licence": "public domain",
+         "identity_prompt": "a woman with short brown hair"},
+        {"type": "identity", "id": "cat", "image": "chelsea.png", "gender": "other", "profession": "cat",
+         "region": "n/a", "source": "skimage.data", "licence": "CC0"},
+        {"type": "prompt", "id": "walk", "category": "action", "text": "{person} walks in the park"},
+        {"type": "job", "identity": "astro", "prompt": "walk"},
+        {"type": "job", "identity": "cat", "prompt": "walk"},
+    ]
+    path = tmp_path / "suite.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def test_bench_generates_evaluates_and_resumes(tiny_model_dir, two_entry_suite, tmp_path):
+    from proteus_id.evaluation.bench import GenerationSettings, run_bench
+    from proteus_id.evaluation.config import EvalConfig
+    from proteus_id.identity.backends import _REGISTRY, register_backend
+
+    register_backend("eval-test-tiny", lambda face_dir, device: _TinyFaceBackend())
+    try:
+        settings = GenerationSettings(steps=2, guidance_scale=2.0, seed=0, face_backend="eval-test-tiny")
+        config = EvalConfig(sample_frames=4, metrics=["face_detection", "motion"])
+        run = tmp_path / "run"
+        result = run_bench(tiny_model_dir, two_entry_suite, run, settings, config, progress=False)
+
+        videos = sorted((run / "videos").glob("*.mp4"))
+        assert [v.name for v in videos] == ["astro__walk.mp4", "cat__walk.mp4"]
+        from proteus_id.pipeline.video import read_video
+
+        frames, fps = read_video(videos[0])
+        assert frames.shape == (9, 64, 64, 3) and fps == 8.0  # the tiny model's size and frame count
+        rows = [json.loads(line) for line in (run / "manifest.jsonl").read_text().splitlines()]
+        assert [r["prompt"] for r in rows] == ["A woman walks in the park", "A person walks in the park"]
+        assert rows[0]["image"] == "../astronaut.png" and rows[0]["region"] == "North America"
+        assert result.summary["counts"]["ok"] == 2
+        with open(run / "eval" / "per_video.csv", newline="") as f:
+            table = list(csv.DictReader(f))
+        assert [r["identity"] for r in table] == ["astro", "cat"] and all(r["status"] == "ok" for r in table)
+        assert all(r["dynamic_degree"] in ("0", "1") for r in table)
+        assert json.loads((run / "jobs" / "astro__walk.json").read_text())["status"] == "ok"
+
+        stamps = [v.stat().st_mtime_ns for v in videos]
+        again = run_bench(tiny_model_dir, two_entry_suite, run, settings, config, progress=False)
+        assert [v.stat().st_mtime_ns for v in videos] == stamps  # finished videos are kept, not generated again
+        assert again.summary["counts"]["evaluated_this_run"] == 0
+        assert np.array_equal(read_video(videos[0])[0], frames)
+    finally:
+        _REGISTRY.pop("eval-test-tiny", None)
+
+
+def test_bench_refuses_a_suite_whose_photos_are_missing(tiny_model_dir, tmp_path):
+    from proteus_id.errors import UserError
+    from proteus_id.evaluation.bench import run_bench
+
+    suite = tmp_path / "s.jsonl"
+    suite.write_text(json.dumps({"type": "identity", "id": "x", "image": "nowhere.png", "gender": "f", "profession": "p",
+                                 "region": "r", "source": "s", "licence": "l"}) + "\n"
+                     + json.dumps({"type": "prompt", "id": "p", "category": "c", "text": "{person} waves"}) + "\n")
+    with pytest.raises(UserError, match="1 identity photos do not exist: x"):
+        run_bench(tiny_model_dir, suite, tmp_path / "run")
