@@ -105,7 +105,8 @@ class ReleasedFaceBackend:
                 logger.info("RetinaFace did not confirm the face in %s; aligning on antelopev2's keypoints", name or "the photo")
                 align_kps = np.asarray(ante[2]).reshape(5, 2)
         elif len(retina):
-            align_kps = choose_largest(list(retina), lambda r: _area(r[:4]), name)[5:15].reshape(5, 2)
+            chosen = choose_largest(list(retina), lambda r: _area(r[:4]), name)
+            align_kps, retina_box = chosen[5:15].reshape(5, 2), chosen[:4]
         else:
             choose_largest([], _area, name)  # raises NoFaceError naming the photo
         aligned = align_face(rgb, align_kps, 512)
@@ -136,7 +137,7 @@ class ReleasedFaceBackend:
 
         id_cond = torch.cat([torch.from_numpy(arc).to(embedding.device), embedding], dim=-1).cpu()
         crop = _to_pil(colour_only)
-        box = tuple(int(round(v)) for v in (ante[0] if ante is not None else _box_of(align_kps)))
+        box = tuple(int(round(v)) for v in (ante[0] if ante is not None else retina_box))
         return IdentityFeatures(
             id_cond=id_cond.view(1, 1, -1),
             id_vit_hidden=[h.float().cpu() for h in hidden],
@@ -162,10 +163,6 @@ def _resize_long_side(rgb: np.ndarray, side: int) -> np.ndarray:
 
 def _area(box) -> float:
     return float(max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1]))
-
-
-def _box_of(kps: np.ndarray) -> np.ndarray:
-    return np.concatenate([kps.min(0), kps.max(0)])
 
 
 def _normalise(x: torch.Tensor, mean, std) -> torch.Tensor:

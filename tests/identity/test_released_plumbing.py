@@ -129,6 +129,8 @@ def test_arcface_falls_back_to_the_aligned_crop(tmp_path, astronaut, caplog):
     aligned_bgr = np.ascontiguousarray(np.asarray(f.aligned_crop)[:, :, ::-1])
     expected = arcface_reference(cv2.resize(aligned_bgr, (112, 112)))
     np.testing.assert_allclose(f.id_cond[0, 0, :512].numpy(), expected[0], rtol=1e-3, atol=1e-3)
+    assert f.face_box == tuple(int(v) for v in ASTRONAUT_BOX)  # RetinaFace's box when antelopev2 has none
+    np.testing.assert_allclose(f.keypoints, ASTRONAUT_KPS, atol=1e-4)
 
 
 def test_no_face_anywhere_names_the_photo(tmp_path, coffee):
