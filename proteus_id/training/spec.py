@@ -29,6 +29,9 @@ logger = logging.getLogger("proteus_id")
 
 # The modules Proteus-ID adds to CogVideoX (MIF, its adapter, TAII, the injection cross-attentions).
 NEW_MODULES = ("fuse_token_former", "fuse_token_adapter", "fuse_facital_attention", "perceiver_cross_attention")
+# In the released checkpoint but never used by the forward (PAPER.md appendix): frozen, so that DDP does not wait
+# for their gradients (the release needed find_unused_parameters=True, a graph search every step).
+UNUSED_PARAMETERS = ("fuse_facital_attention.latents", "fuse_facital_attention.proj_out.")
 
 
 def _uniform(rng: torch.Generator, n: int) -> torch.Tensor:
@@ -80,6 +83,9 @@ class ProteusIDSpec:
                 r=self.config.lora.rank, lora_alpha=self.config.lora.alpha, init_lora_weights=True,
                 target_modules=rf"^transformer_blocks\.\d+\..*({targets})$",
             ))
+        for name, parameter in model.named_parameters():
+            if name.startswith(UNUSED_PARAMETERS):
+                parameter.requires_grad_(False)
 
     def check_cache(self, cache) -> None:
         """The cache must have been made for this model's sizes (channels, text width, identity features)."""
