@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
                              max_bad_fraction=options.max_bad_fraction, progress=not args.no_progress)
     from accelerate import PartialState
 
-    if PartialState().is_main_process:
+    if PartialState().is_main_process:  # the state run_precompute created
         for line in summary.lines():
             print(line)
         print(f"cache: {out} ({summary.done + summary.already} items)")

@@ -87,10 +87,11 @@ def run_precompute(
     face_backend=None,
     progress: bool = True,
 ) -> PrecomputeSummary:
+    import torch
     from accelerate import PartialState
     from tqdm import tqdm
 
-    state = PartialState()
+    state = PartialState(cpu=not torch.cuda.is_available())  # CPU processes join a gloo group
     root = Path(out_dir)
     manifest = read_manifest(manifest_path)
     summary = PrecomputeSummary(rows=manifest.total_lines)
@@ -161,10 +162,8 @@ def run_precompute(
 
 
 def _reason_kind(reason: str) -> str:
-    """Group reasons for the summary: the text before the first digit or path."""
-    cut = len(reason)
-    for i, ch in enumerate(reason):
-        if ch.isdigit() or ch == "/":
-            cut = i
-            break
-    return reason[:cut].rstrip(" ([:,") or reason[:60]
+    """Group reasons for the summary: paths become <path>, numbers N ("clip has N frames, training needs N")."""
+    import re
+
+    words = ["<path>" if "/" in w else re.sub(r"\d+", "N", w) for w in reason.split()]
+    return " ".join(words)[:120]
