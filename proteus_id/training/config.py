@@ -7,6 +7,7 @@ from the model folder and the cache, never from constants. See configs/train/*.y
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -256,7 +257,7 @@ def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
     for attr, holder in (("model", config), ("output_dir", config), ("cache", config.data), ("manifest", config.data)):
         value = getattr(holder, attr)
         if value and not Path(value).is_absolute():  # paths in a config are relative to the config file
-            setattr(holder, attr, str(base / value))
+            setattr(holder, attr, os.path.normpath(base / value))
     config.check()
     return config
 

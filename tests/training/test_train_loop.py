@@ -146,3 +146,14 @@ def test_config_errors_name_the_key(tmp_path, training_data):
 
     with pytest.raises(UserError, match="has no index.json"):
         train(bad_cache)
+
+
+def test_shipped_configs_load():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "configs" / "train"
+    configs = {p.stem: load_config(p) for p in sorted(root.glob("*.yaml"))}
+    assert {"release", "small", "lora"} <= set(configs)
+    release = configs["release"]
+    assert (release.optimizer.lr, release.optimizer.betas, release.optimizer.weight_decay) == (3e-6, [0.9, 0.95], 1e-4)
+    assert (release.lr_scheduler.warmup_steps, release.max_steps, release.precompute.frame_stride) == (200, 8000, 3)
