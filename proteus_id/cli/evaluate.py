@@ -60,9 +60,9 @@ def config_from_args(args: argparse.Namespace):
     if args.device:
         config.device = args.device
     else:
-        from accelerate import PartialState
+        from ..evaluation.processes import process_state
 
-        config.device = str(PartialState().device)
+        config.device = str(process_state().device)
     return config
 
 

@@ -122,12 +122,12 @@ class Generator:
 def generate_suite(model_dir: str | Path, suite: Suite, run_dir: Path, settings: GenerationSettings,
                    progress: bool = True) -> dict[str, int]:
     """This process's share of the jobs; finished videos are skipped. Returns counts for this process."""
-    from accelerate import PartialState
     from tqdm.auto import tqdm
 
     from ..pipeline.video import write_video
+    from .processes import process_state
 
-    state = PartialState()
+    state = process_state()
     jobs = suite.jobs()[state.process_index :: state.num_processes]
     todo = [j for j in jobs if not video_path(run_dir, j).is_file()]
     counts = {"jobs": len(jobs), "existing": len(jobs) - len(todo), "generated": 0, "failed": 0}
@@ -160,8 +160,8 @@ def run_bench(model_dir: str | Path, suite_path: str | Path, run_dir: str | Path
               progress: bool = True):
     """Generate (resumable, sharded), write RUN/manifest.jsonl, evaluate into RUN/eval. Returns the evaluation
     result on the main process (None elsewhere, or when `evaluate` is False)."""
-    from accelerate import PartialState
 
+    from .processes import process_state
     from .runner import load_plugins, run_evaluation
 
     load_plugins(plugins)  # before generation: a plug-in module may register a face backend as well as metrics
@@ -175,7 +175,7 @@ def run_bench(model_dir: str | Path, suite_path: str | Path, run_dir: str | Path
         raise UserError(f"{len(missing)} identity photos do not exist: {names}; put the photos where the suite says")
     run_dir.mkdir(parents=True, exist_ok=True)
     settings = settings or GenerationSettings()
-    state = PartialState()
+    state = process_state()
     counts = generate_suite(model_dir, suite, run_dir, settings, progress)
     logger.info("process %d: %d jobs, %d already generated, %d generated now, %d failed", state.process_index,
                 counts["jobs"], counts["existing"], counts["generated"], counts["failed"])

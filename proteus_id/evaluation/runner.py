@@ -139,15 +139,16 @@ def run_evaluation(manifest: str | Path, out_dir: str | Path, config: EvalConfig
                    plugins: list[str] | None = None, retry_failed: bool = False, fresh: bool = False,
                    progress: bool = True, write_report: bool = True) -> EvaluationResult | None:
     """Evaluate every row of `manifest` into `out_dir`. Returns the result on the main process, None on others."""
-    from accelerate import PartialState
     from tqdm.auto import tqdm
+
+    from .processes import process_state
 
     config = config or EvalConfig()
     config.check_explicit_paths()
     load_plugins(plugins)
     rows = read_manifest(manifest)
     out_dir = Path(out_dir)
-    state = PartialState()
+    state = process_state()
     store = RowStore(out_dir)
     if state.is_main_process:
         store.clean_stale_temp()

@@ -185,3 +185,27 @@ def test_killed_run_resumes_and_evaluates_each_video_once(video_set, tmp_path, m
     assert all(after[name] == data for name, data in before.items())  # finished rows were not evaluated again
     assert {json.loads(d)["metrics"]["slow_probe"] for d in after.values()} == {17.0}
     assert not list((out / "rows").glob(".*tmp"))  # a half-written file of the killed process is cleaned up
+
+
+@pytest.mark.slow
+def test_two_processes_split_the_rows(video_set, tmp_path):
+    """`torchrun --nproc_per_node 2` on this CPU machine: each process evaluates its half, one summary."""
+    plugin = tmp_path / "pid_probe.py"
+    plugin.write_text("import os\nfrom proteus_id.evaluation import register_metric\n"
+                      "register_metric('pid_probe', lambda video, row: float(os.getpid()))\n")
+    rows = [json.loads(line) for line in (video_set / "run.jsonl").read_text().splitlines()][:2]
+    manifest = tmp_path / "run.jsonl"
+    manifest.write_text("".join(json.dumps({**r, "video": str(video_set / r["video"]), "image": str(video_set / r["image"]),
+                                            "copy": k}) + "\n" for k in range(2) for r in rows))
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
+    torchrun = Path(sys.executable).with_name("torchrun")
+    proc = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29571", "-m", "proteus_id.cli.main",
+                           "evaluate", "--manifest", str(manifest), "--out", str(tmp_path / "out"), "--metrics", "pid_probe",
+                           "--plugin", "pid_probe", "--no-progress"], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["counts"] == {"rows": 4, "ok": 4, "failed": 0, "evaluated_this_run": 4, "reused_from_earlier_runs": 0}
+    records = [json.loads(p.read_text()) for p in sorted((tmp_path / "out" / "rows").glob("*.json"))]
+    pids = [r["pid"] for r in records]
+    assert pids[0] == pids[2] and pids[1] == pids[3] and pids[0] != pids[1]  # rows 0, 2 and 1, 3: every 2nd row
+    assert len({r["run_id"] for r in records}) == 1
