@@ -76,6 +76,7 @@ def train(config: TrainConfig, stop_at_step: int | None = None, resume: bool = T
     from diffusers.optimization import get_scheduler
     from tqdm import tqdm
 
+    logging.getLogger("accelerate").setLevel(logging.WARNING)  # one line per checkpoint is ours to print
     accelerator = _make_accelerator(config)
     output = Path(config.output_dir)
     device = accelerator.device
