@@ -35,8 +35,13 @@ def parse_overrides(items: list[str]) -> dict:
     return overrides
 
 
+def _interrupt(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
     import logging
+    import signal
 
     from ..curation.config import load_config
     from ..curation.executors import make_executor
@@ -51,11 +56,15 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise UserError("--workers must be at least 1")
     config = load_config(args.config, overrides)
+    # SIGTERM (a scheduler's "stop") unwinds like Ctrl-C: the local Ray instance is shut down, finished videos are
+    # already in the store, the next run resumes. SIGKILL skips this and loses nothing more (see store.py).
     executor = make_executor(args.executor, address=args.ray_address, workers=args.workers)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # after Ray's start-up, which installs its own
     try:
         outcome = curate(args.input, args.out, config, executor, progress=not args.no_progress)
     finally:
         executor.close()
+        signal.signal(signal.SIGTERM, previous)
     funnel = outcome.funnel
     print(f"{funnel['clips']} clips from {funnel['videos']} videos -> {outcome.manifest}")
     print(f"ran {outcome.processed} videos, {outcome.skipped} already finished; funnel: {outcome.manifest.parent / 'funnel.md'}")

@@ -283,3 +283,18 @@ def test_discover_folder_and_list(story_dir, tmp_path):
     (tmp_path / "empty_dir").mkdir()
     with pytest.raises(UserError, match="no video files"):
         discover(tmp_path / "empty_dir", tmp_path / "out")
+
+
+def test_the_cnn_detector_finds_the_face_the_hog_detector_finds():
+    from skimage import data
+
+    from proteus_id.curation.faces import FaceDetector
+
+    photo = data.astronaut()  # 512 px, the face ~90 px: both detectors without upsampling
+    hog = FaceDetector(FaceConfig(detect_width=512, upsample=0)).detect(photo)
+    cnn = FaceDetector(FaceConfig(detector="dlib-cnn", detect_width=512, upsample=0)).detect(photo)
+    assert len(hog) == len(cnn) == 1
+    a, b = hog[0], cnn[0]
+    inter = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    assert inter / union > 0.6  # the CNN's boxes are a little larger and lower than the HOG's (0.69 here)
