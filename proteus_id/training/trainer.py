@@ -201,6 +201,10 @@ def train(config: TrainConfig, stop_at_step: int | None = None, resume: bool = T
         if validator is not None and not config.validation.every_steps:
             _validate(validator, accelerator, model, spec, ema, state.step, output)
         accelerator.print(f"trained transformer: {output / 'transformer'}")
+        if accelerator.is_main_process and log_path.is_file():
+            from .plots import plot_losses
+
+            plot_losses(log_path, output / "loss.png")
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return TrainResult(step=state.step, output_dir=output, losses=losses, stopped_early=stopped_early)
