@@ -7,7 +7,8 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, help="folder of videos (searched recursively) or a text file listing one per line")
-    parser.add_argument("--out", required=True, help="dataset folder: manifest.jsonl, funnel.json, funnel.md, masks/, .curate/ state")
+    parser.add_argument("--out", required=True,
+                        help="dataset folder: manifest.jsonl, dropped.jsonl, funnel.json/.md, contact_sheet.jpg, masks/, .curate/")
     parser.add_argument("--config", help="curation settings (YAML; see configs/curate.yaml); defaults otherwise")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override one setting, e.g. --set windows.min_frames=33 (repeatable)")
@@ -17,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ray: one Ray task per video (default, local instance unless --ray-address); local: in this process")
     parser.add_argument("--ray-address", help="an existing Ray cluster (e.g. ray://head:10001 or auto)")
     parser.add_argument("--workers", type=int, help="videos processed at once (default: every CPU Ray sees)")
+    parser.add_argument("--sheet", type=int, default=16, metavar="N",
+                        help="contact_sheet.jpg with N kept clips (frames, boxes, reference); 0: none (default 16)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     executor = make_executor(args.executor, address=args.ray_address, workers=args.workers)
     previous = signal.signal(signal.SIGTERM, _interrupt)  # after Ray's start-up, which installs its own
     try:
-        outcome = curate(args.input, args.out, config, executor, progress=not args.no_progress)
+        outcome = curate(args.input, args.out, config, executor, progress=not args.no_progress, sheet_clips=args.sheet)
     finally:
         executor.close()
         signal.signal(signal.SIGTERM, previous)

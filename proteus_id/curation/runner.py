@@ -74,7 +74,10 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
-def curate(source: str | Path, out_dir: str | Path, config: CurateConfig, executor: Executor, progress: bool = True) -> CurateOutcome:
+def curate(
+    source: str | Path, out_dir: str | Path, config: CurateConfig, executor: Executor, progress: bool = True, sheet_clips: int = 0
+) -> CurateOutcome:
+    """Curate every video of `source` into `out_dir`; `sheet_clips` > 0 also draws a contact sheet of that many clips."""
     from tqdm.auto import tqdm
 
     out_dir = Path(out_dir)
@@ -105,7 +108,7 @@ def curate(source: str | Path, out_dir: str | Path, config: CurateConfig, execut
                 bar.set_postfix(clips=clips)
                 if result["status"] == "error":
                     log.error("bug while curating %s (retried next run):\n%s", result["name"], result["error"])
-        funnel = assemble(store.results([j.name for j in jobs]), out_dir, config, ignored)
+        funnel = assemble(store.results([j.name for j in jobs]), out_dir, config, ignored, sheet_clips)
     finally:
         store.close()
         lock.close()

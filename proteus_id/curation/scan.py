@@ -34,7 +34,6 @@ def iter_frames(path: str | Path):
 
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
         for index, frame in enumerate(container.decode(stream)):
             yield index, frame.to_ndarray(format="rgb24")
 

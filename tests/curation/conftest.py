@@ -55,7 +55,7 @@ def clean_run(story_dir, test_config, tmp_path_factory):
     from proteus_id.curation import InProcessExecutor, curate
 
     out = tmp_path_factory.mktemp("clean") / "dataset"
-    outcome = curate(story_dir, out, test_config, InProcessExecutor(), progress=False)
+    outcome = curate(story_dir, out, test_config, InProcessExecutor(), progress=False, sheet_clips=4)
     return out, outcome
 
 

@@ -55,6 +55,26 @@ def test_funnel_counts_every_stage_and_reason(clean_run):
     assert outcome.processed == 6 and outcome.skipped == 0
 
 
+def test_every_drop_is_listed_with_its_reason_and_the_kept_clips_are_drawn(clean_run):
+    from PIL import Image
+
+    out, _ = clean_run
+    drops = [json.loads(line) for line in (out / "dropped.jsonl").read_text().splitlines()]
+    summary = sorted((d.get("video") or d["clip"].split("-")[0], d["stage"], d["reason"]) for d in drops)
+    story = [("faces", "multiple_faces"), ("faces", "no_face"), ("motion", "still")]
+    assert summary == sorted(
+        [("a_astronaut.mp4", *s) for s in story] + [("b_reupload.mp4", *s) for s in story]
+        + [("b_reupload", "dedup", "near_duplicate")] * 2
+        + [("empty.mp4", "probe", "empty_file"), ("notes.mp4", "probe", "not_a_video"),
+           ("short.mp4", "windows", "shot_too_short"), ("truncated.mp4", "probe", "truncated")]
+    )
+    with Image.open(out / "contact_sheet.jpg") as sheet:  # 2 clips: a label strip and 4 tiles of 160 x 120 each
+        assert sheet.size == (640, 2 * (16 + 120))
+        pixels = np.asarray(sheet.convert("RGB")).astype(int)
+    green = (pixels[..., 1] > 150) & (pixels[..., 0] < 90) & (pixels[..., 2] < 90)
+    assert green[16:136, :480].sum() > 100  # the face boxes are drawn
+
+
 def test_each_story_stretch_ends_where_it_should(clean_run):
     from proteus_id.curation.store import JobStore
 
