@@ -157,3 +157,31 @@ def test_shipped_configs_load():
     release = configs["release"]
     assert (release.optimizer.lr, release.optimizer.betas, release.optimizer.weight_decay) == (3e-6, [0.9, 0.95], 1e-4)
     assert (release.lr_scheduler.warmup_steps, release.max_steps, release.precompute.frame_stride) == (200, 8000, 3)
+
+
+def test_bf16_checkpointing_ema_validation_and_logs(training_data, tmp_path):
+    """The optional parts together: bf16 autocast, gradient checkpointing, EMA export, validation video, TensorBoard."""
+    from proteus_id.model.transformer import ProteusIDTransformer3DModel
+    from proteus_id.pipeline.video import read_video
+    from proteus_id.training.trainer import train
+
+    model, _, cache = training_data
+    config = load_config(write_config(
+        tmp_path / "all.yaml", model=str(model), output_dir=str(tmp_path / "run"), data={"cache": str(cache)},
+        max_steps=2, mixed_precision="bf16", gradient_checkpointing=True, ema={"enabled": True, "decay": 0.5},
+        validation={"every_steps": 2, "num_items": 1, "num_inference_steps": 2}, logging={"tensorboard": True},
+        checkpoint={"every_steps": 2, "keep_last": 1, "export_transformer": True},
+    ))
+    result = train(config)
+    run = tmp_path / "run"
+    assert result.step == 2 and all(torch.isfinite(torch.tensor(result.losses)))
+    frames, _ = read_video(next((run / "validation" / "step-0000002").glob("*.mp4")))
+    assert frames.shape == (9, 32, 32, 3)
+    assert (run / "validation" / "step-0000002" / "contact_sheet.png").is_file()
+    trained = ProteusIDTransformer3DModel.from_pretrained(run / "transformer")
+    ema = ProteusIDTransformer3DModel.from_pretrained(run / "transformer_ema")
+    base = ProteusIDTransformer3DModel.from_pretrained(model / "transformer")
+    digests = [parameter_digest(m) for m in (trained, ema, base)]
+    assert digests[0] != digests[1] != digests[2]  # the EMA weights are neither the base nor the last ones
+    assert (run / "checkpoints" / "checkpoint-0000002" / "transformer_ema" / "config.json").is_file()
+    assert list((run / "logs").rglob("events.out.tfevents.*")) and (run / "loss.png").is_file()
