@@ -109,6 +109,8 @@ def train(config: TrainConfig, stop_at_step: int | None = None, resume: bool = T
         num_warmup_steps=config.lr_scheduler.warmup_steps * accelerator.num_processes,
         num_training_steps=config.max_steps * accelerator.num_processes, num_cycles=config.lr_scheduler.num_cycles,
     )
+    if accelerator.state.deepspeed_plugin is not None:  # our data loader is not prepared, so DeepSpeed is told the size
+        accelerator.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = config.batch_size
     model, optimizer, lr_scheduler = accelerator.prepare(model, optimizer, lr_scheduler)
     model_config = accelerator.unwrap_model(model).config
 
