@@ -20,7 +20,7 @@ class Executor(Protocol):
     name: str
     workers: int
 
-    def map_unordered(self, fn: Callable, items: list, *args) -> Iterator: ...
+    def map_unordered(self, fn: Callable, items: list, *args, on_failure: Callable | None = None) -> Iterator: ...
 
     def close(self) -> None: ...
 
@@ -31,9 +31,9 @@ class InProcessExecutor:
     name = "local"
     workers = 1
 
-    def map_unordered(self, fn: Callable, items: list, *args) -> Iterator:
+    def map_unordered(self, fn: Callable, items: list, *args, on_failure: Callable | None = None) -> Iterator:
         for item in items:
-            yield fn(item, *args)
+            yield fn(item, *args)  # a crash here is a crash of this process: nothing to turn into a result
 
     def close(self) -> None:
         pass
@@ -64,18 +64,26 @@ class RayExecutor:
         self.workers = max(1, min(workers or cpus, cpus))
         self._remote_cache: dict = {}
 
-    def map_unordered(self, fn: Callable, items: list, *args) -> Iterator:
+    def map_unordered(self, fn: Callable, items: list, *args, on_failure: Callable | None = None) -> Iterator:
+        """`on_failure(item, message)` turns a task that died (worker crash, out of memory; retried once first) into
+        a result, so one bad video cannot end the run; without it the error propagates."""
         ray = self.ray
         remote = self._remote_cache.setdefault(fn, ray.remote(num_cpus=1, max_retries=1)(fn))
         shared = [ray.put(a) for a in args]  # sent once, not once per task
         pending = list(items)
-        in_flight = []
-        limit = self.workers
+        in_flight: dict = {}  # ObjectRef -> item
         while pending or in_flight:
-            while pending and len(in_flight) < limit:
-                in_flight.append(remote.remote(pending.pop(0), *shared))
-            ready, in_flight = ray.wait(in_flight, num_returns=1)
-            yield ray.get(ready[0])
+            while pending and len(in_flight) < self.workers:
+                item = pending.pop(0)
+                in_flight[remote.remote(item, *shared)] = item
+            ready, _ = ray.wait(list(in_flight), num_returns=1)
+            item = in_flight.pop(ready[0])
+            try:
+                yield ray.get(ready[0])
+            except ray.exceptions.RayError as err:
+                if on_failure is None:
+                    raise
+                yield on_failure(item, f"{type(err).__name__}: {err}")
 
     def close(self) -> None:
         if self._owns_ray:

@@ -19,7 +19,7 @@ from .atomic import write_text_atomic
 from .config import CurateConfig
 from .executors import Executor
 from .store import JobStore, file_stamp
-from .task import VideoJob, process_video
+from .task import VideoJob, failed_result, process_video
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,8 @@ def curate(
             log.info("%d of %d videos already finished in %s; running the other %d", len(done), len(jobs), out_dir, len(pending))
         clips = 0
         with tqdm(total=len(jobs), initial=len(done), unit="video", desc=f"curate ({executor.name} x{executor.workers})", disable=not progress) as bar:
-            for result in executor.map_unordered(process_video, pending, config.to_dict(), str(out_dir)):
+            results = executor.map_unordered(process_video, pending, config.to_dict(), str(out_dir), on_failure=failed_result)
+            for result in results:
                 store.record(result["name"], stamps[result["name"]], fingerprint, result)
                 clips += len(result["clips"])
                 bar.update(1)

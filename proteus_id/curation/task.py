@@ -26,7 +26,6 @@ from .tracking import interpolate_boxes, judge_track, person_box
 from .windows import shot_windows
 
 STAGES = ["probe", "shots", "windows", "faces", "motion", "reference", "masks", "captions", "dedup"]
-UNITS = {"probe": "videos", "shots": "videos -> shots", "windows": "shots -> windows"}
 
 
 @dataclass
@@ -52,10 +51,19 @@ def _reject(counts: dict, stage: str, reason: str) -> None:
     counts[stage]["rejected"][reason] = counts[stage]["rejected"].get(reason, 0) + 1
 
 
+def _empty_result(name: str) -> dict:
+    return {"name": name, "status": "done", "rejected": None, "info": None, "shots": [], "clips": [], "dropped": [], "counts": _counts()}
+
+
+def failed_result(job: VideoJob, message: str) -> dict:
+    """The result of a task that died without returning (its worker crashed): an error, retried on the next run."""
+    return {**_empty_result(job.name), "status": "error", "error": message, "seconds": 0.0}
+
+
 def process_video(job: VideoJob, config_values: dict, out_dir: str) -> dict:
     """Never raises: a bug inside is returned as status "error" with its traceback (the run reports it, exit 1)."""
     started = time.perf_counter()
-    result = {"name": job.name, "status": "done", "rejected": None, "info": None, "shots": [], "clips": [], "dropped": [], "counts": _counts()}
+    result = _empty_result(job.name)
     try:
         _run_stages(job, config_from_dict(config_values), Path(out_dir), result)
     except VideoRejected as rejection:

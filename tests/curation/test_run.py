@@ -290,3 +290,20 @@ def test_vlm_captions_and_segmentation_masks_through_transformers(pan_video, tmp
     captioner = make_captioner(config.captions)
     captioner(ClipToCaption("c", "v.mp4", 10, 28, lambda idx: asked.extend(idx) or [frame for _ in idx], 50, [0, 0, 64, 64, 1.0]))
     assert asked == [13, 18, 24, 50]  # 3 frames spread over the clip (10 + 17 x 1/6, 3/6, 5/6), then the reference
+
+
+def test_a_ray_worker_that_dies_becomes_an_error_result_not_a_crashed_run(ray_address):
+    from proteus_id.curation import RayExecutor
+
+    def square_or_die(x):
+        if x == 2:
+            os._exit(3)  # the worker process dies, as on a segfault in a decoder or the kernel's OOM killer
+        return x * x
+
+    executor = RayExecutor(workers=2)
+    results = executor.map_unordered(square_or_die, [1, 2, 3], on_failure=lambda item, message: ("failed", item, message))
+    got = list(results)
+    executor.close()
+    assert sorted(r for r in got if isinstance(r, int)) == [1, 9]
+    failed = [r for r in got if isinstance(r, tuple)]
+    assert len(failed) == 1 and failed[0][:2] == ("failed", 2) and "WorkerCrashedError" in failed[0][2]
