@@ -16,6 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="training config YAML (configs/train/*.yaml)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key (dotted, YAML value), e.g. --set batch_size=1")
+    parser.add_argument("--max-bad-fraction", type=float, help="data.max_bad_fraction: stop when more than this share "
+                        "of cache items is unreadable (default 0.05)")
     parser.add_argument("--no-resume", action="store_true", help="start from the base model even if checkpoints exist")
     parser.add_argument("--stop-at-step", type=int, help="save a checkpoint and stop after this step (the schedule still "
                         "targets max_steps; rerun to continue)")
@@ -34,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--set expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
         overrides[key.strip()] = yaml.safe_load(value)
+    if args.max_bad_fraction is not None:
+        overrides["data.max_bad_fraction"] = args.max_bad_fraction
     config = load_config(args.config, overrides)
     result = train(config, stop_at_step=args.stop_at_step, resume=not args.no_resume)
     if result.stopped_early:

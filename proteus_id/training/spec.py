@@ -116,12 +116,16 @@ class ProteusIDSpec:
 
     def latents(self, batch: dict, rng: torch.Generator) -> torch.Tensor:
         mean = batch["latents_mean"].float()
-        if "latents_std" not in batch:
-            return mean
-        eps = torch.randn(mean.shape, generator=rng)
-        return mean + batch["latents_std"].float() * eps.to(mean.device)
+        latents = mean
+        if "latents_std" in batch:
+            eps = torch.randn(mean.shape, generator=rng)
+            latents = mean + batch["latents_std"].float() * eps.to(mean.device)
+        p_t = self.transformer_config.get("patch_size_t")
+        if p_t and latents.shape[1] % p_t:  # CogVideoX 1.5: the first frame repeated in front, as the release
+            latents = torch.cat([latents[:, :1].repeat(1, latents.shape[1] % p_t, 1, 1, 1), latents], dim=1)
+        return latents
 
-    def conditions(self, batch: dict, rng: torch.Generator) -> dict:
+    def conditions(self, batch: dict, rng: torch.Generator, num_frames: int) -> dict:
         c = self.config.conditioning
         image = batch["image_latents_mean"].float()
         batch_size = image.shape[0]
@@ -133,7 +137,6 @@ class ProteusIDSpec:
         image = image + sigma.view(-1, 1, 1, 1, 1).to(image.device) * torch.randn(image.shape, generator=rng).to(image.device)
         keep_image = (_uniform(rng, batch_size) >= c.image_dropout).to(image.device)
         image = image * keep_image.view(-1, 1, 1, 1, 1).to(image.dtype)
-        num_frames = batch["latents_mean"].shape[1]
         image_latents = torch.cat([image, image.new_zeros(batch_size, num_frames - 1, *image.shape[2:])], dim=1)
 
         prompt, mask = batch["prompt_embeds"].float(), batch["prompt_mask"]
@@ -197,7 +200,7 @@ class ProteusIDSpec:
         timesteps = self.sample_timesteps(x0.shape[0], rng)
         noise = torch.randn(x0.shape, generator=rng).to(x0.device)
         noisy = self.scheduler.add_noise(x0, noise, timesteps)
-        conds = self.conditions(batch, rng)
+        conds = self.conditions(batch, rng, x0.shape[1])
         prediction = self.forward(model, noisy, timesteps, conds, model_config)
         return self.loss(batch, prediction, noisy, x0, timesteps, rng)
 
