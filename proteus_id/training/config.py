@@ -67,6 +67,9 @@ class ConditioningConfig:
     image_noise_log_mean: float = -3.0  # sigma = exp(N(mean, std^2)), the release's image-latent noise
     image_noise_log_std: float = 0.5
     image_dropout: float = 0.05  # zero the image-condition latent
+    # latent: the noise is added to the cached posterior draw (no VAE in the step); pixel: the release's exact way,
+    # noise on the face crop's pixels, then the VAE (one image encode per sample and step)
+    image_noise_space: Literal["latent", "pixel"] = "latent"
     prompt_dropout: float = 0.0  # replace the caption by the empty prompt (teaches the unconditional branch of CFG)
     identity_prompt_dropout: float = 0.0
 

@@ -75,6 +75,7 @@ class Collate:
             if key in good[0]:
                 batch[key] = torch.stack([i[key] for i in good])
         batch["id_cond"] = batch["id_cond"].reshape(len(good), 1, -1)
+        batch["face_crops"] = [i["face_crop"] for i in good]  # sizes may differ per item: a list
         batch["null_prompt_embeds"], batch["null_prompt_mask"] = self.null_prompt[None], self.null_mask[None]
         batch["null_identity_prompt_embeds"] = self.null_identity[None]
         return batch

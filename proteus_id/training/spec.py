@@ -125,16 +125,51 @@ class ProteusIDSpec:
             latents = torch.cat([latents[:, :1].repeat(1, latents.shape[1] % p_t, 1, 1, 1), latents], dim=1)
         return latents
 
-    def conditions(self, batch: dict, rng: torch.Generator, num_frames: int) -> dict:
+    def _image_sigma(self, batch_size: int, rng: torch.Generator) -> torch.Tensor:
         c = self.config.conditioning
+        return torch.exp(torch.randn(batch_size, generator=rng) * c.image_noise_log_std + c.image_noise_log_mean)
+
+    def _noised_image_latents(self, batch: dict, rng: torch.Generator) -> torch.Tensor:
+        """Latent space (default): the cached face-crop posterior, drawn, plus sigma * noise with the release's sigma
+        distribution. The release noised the pixels before the VAE; the cache holds the posterior (docs/training.md)."""
         image = batch["image_latents_mean"].float()
-        batch_size = image.shape[0]
         if "image_latents_std" in batch:
             image = image + batch["image_latents_std"].float() * torch.randn(image.shape, generator=rng).to(image.device)
-        # the release noises the face image with sigma = exp(N(-3, 0.5^2)) before the VAE; the cache holds its
-        # posterior, so the same sigma is drawn per video and applied to the latent (docs/training.md)
-        sigma = torch.exp(torch.randn(batch_size, generator=rng) * c.image_noise_log_std + c.image_noise_log_mean)
-        image = image + sigma.view(-1, 1, 1, 1, 1).to(image.device) * torch.randn(image.shape, generator=rng).to(image.device)
+        sigma = self._image_sigma(image.shape[0], rng).view(-1, 1, 1, 1, 1).to(image.device)
+        return image + sigma * torch.randn(image.shape, generator=rng).to(image.device)
+
+    @torch.no_grad()
+    def _noised_image_latents_pixel(self, batch: dict, rng: torch.Generator) -> torch.Tensor:
+        """The release's way: noise on the face crop's pixels (resized to the frame size), then a VAE posterior draw."""
+        from diffusers.video_processor import VideoProcessor
+        from PIL import Image
+
+        vae = self._vae()
+        height, width = (s * self.vae_spatial for s in batch["latents_mean"].shape[-2:])
+        processor = VideoProcessor(vae_scale_factor=self.vae_spatial)
+        pixels = torch.cat([processor.preprocess(Image.fromarray(crop.cpu().numpy()), height=height, width=width)
+                            for crop in batch["face_crops"]])
+        sigma = self._image_sigma(pixels.shape[0], rng).view(-1, 1, 1, 1)
+        noisy = pixels + sigma * torch.randn(pixels.shape, generator=rng)
+        factor = vae.config.scaling_factor
+        scale = 1.0 / factor if getattr(vae.config, "invert_scale_latents", False) else factor
+        draws = [vae.encode(image[None, :, None].to(self.device, vae.dtype)).latent_dist.sample(generator=rng) for image in noisy]
+        return (torch.cat(draws) * scale).permute(0, 2, 1, 3, 4).float()
+
+    def _vae(self):
+        if getattr(self, "_vae_model", None) is None:
+            from ..pipeline.folder import load_vae
+
+            self._vae_model = load_vae(self.folder, None).to(self.device).eval().requires_grad_(False)
+        return self._vae_model
+
+    def conditions(self, batch: dict, rng: torch.Generator, num_frames: int) -> dict:
+        c = self.config.conditioning
+        if c.image_noise_space == "pixel":
+            image = self._noised_image_latents_pixel(batch, rng)
+        else:
+            image = self._noised_image_latents(batch, rng)
+        batch_size = image.shape[0]
         keep_image = (_uniform(rng, batch_size) >= c.image_dropout).to(image.device)
         image = image * keep_image.view(-1, 1, 1, 1, 1).to(image.dtype)
         image_latents = torch.cat([image, image.new_zeros(batch_size, num_frames - 1, *image.shape[2:])], dim=1)

@@ -185,3 +185,26 @@ def test_bf16_checkpointing_ema_validation_and_logs(training_data, tmp_path):
     assert digests[0] != digests[1] != digests[2]  # the EMA weights are neither the base nor the last ones
     assert (run / "checkpoints" / "checkpoint-0000002" / "transformer_ema" / "config.json").is_file()
     assert list((run / "logs").rglob("events.out.tfevents.*")) and (run / "loss.png").is_file()
+
+
+def test_pixel_space_image_noise_is_the_release_path(training_data):
+    """image_noise_space: pixel noises the face crop's pixels and runs the VAE in the step (the release's way);
+    with no noise and the same draw it reproduces the cached posterior of the face crop."""
+    from proteus_id.training.cache import FeatureCache
+    from proteus_id.training.config import TrainConfig
+    from proteus_id.training.data import CacheDataset, Collate
+    from proteus_id.training.spec import ProteusIDSpec
+
+    model_dir, _, cache_dir = training_data
+    config = TrainConfig(model=str(model_dir), output_dir="unused")
+    config.conditioning.image_noise_space, config.conditioning.image_dropout = "pixel", 0.0
+    config.conditioning.image_noise_log_mean = -30.0  # sigma ~ 1e-13: no noise, to compare with the cache
+    spec = ProteusIDSpec(config, torch.device("cpu"))
+    cache = FeatureCache(cache_dir)
+    batch = Collate(cache.settings["max_text_length"], cache.null_text())([CacheDataset(cache)[i] for i in range(2)])
+    image = spec.conditions(batch, torch.Generator().manual_seed(1), num_frames=3)["image_latents"]
+    assert image.shape == (2, 3, 4, 4, 4) and image[:, 1:].abs().sum() == 0
+    cached = batch["image_latents_mean"][:, 0]
+    # a posterior draw around the cached mean with the cached std: standardised residuals look like N(0, 1)
+    z = (image[:, 0] - cached) / batch["image_latents_std"][:, 0]
+    assert abs(z.mean()) < 0.3 and 0.7 < z.std() < 1.3
