@@ -66,8 +66,20 @@ class FaceSimMetric(Metric):
         self.columns = (self.column, f"{self.column}_std")
         self.higher_is_better = {self.column: True, f"{self.column}_std": False}
 
-    def embed(self, image: np.ndarray, found: list[FoundFace]) -> np.ndarray:  # (N, D)
+    def embed(self, faces: list[tuple[np.ndarray, FoundFace]]) -> np.ndarray:
+        """(image, face) pairs -> (N, D) embeddings, in one batch where the network allows."""
         raise NotImplementedError
+
+    def reference_vector(self, row: EvalRow) -> np.ndarray:
+        """The reference face's embedding, cached per photo (a suite reuses each photo for several prompts)."""
+        cache = self.__dict__.setdefault("_reference_cache", {})
+        key = str(row.image)
+        if key not in cache:
+            ref_image, ref_face = self._reference(row)
+            cache[key] = self.embed([(ref_image, ref_face)])[0]
+            if len(cache) > 256:
+                cache.pop(next(iter(cache)))
+        return cache[key]
 
     def _reference(self, row: EvalRow) -> tuple[np.ndarray, FoundFace]:
         if row.image is None:
@@ -81,12 +93,11 @@ class FaceSimMetric(Metric):
         """(reference embedding, embeddings of the face frames), computed once per video."""
 
         def run():
-            ref_image, ref_face = self._reference(row)
-            ref = self.embed(ref_image, [ref_face])[0]
+            ref = self.reference_vector(row)
             found = [f for f in self.faces.video_faces(video) if f is not None]
             if not found:
                 return ref, np.zeros((0, ref.shape[-1]), np.float32)
-            return ref, np.concatenate([self.embed(video.frames[f.frame_index], [f]) for f in found])
+            return ref, self.embed([(video.frames[f.frame_index], f) for f in found])
 
         return video.cached(f"{self.name}:vectors", run)
 
@@ -118,8 +129,8 @@ class FaceSimDlib(FaceSimMetric):
         self.columns = self.columns + ("face_distance_dlib", "face_match_rate_dlib")
         self.higher_is_better.update({"face_distance_dlib": False, "face_match_rate_dlib": True})
 
-    def embed(self, image, found):
-        return np.stack([self.faces.dlib_embedding(image, f) for f in found])
+    def embed(self, faces):
+        return np.stack([self.faces.dlib_embedding(image, f) for image, f in faces])
 
     def compute(self, video, row):
         out = super().compute(video, row)
@@ -145,8 +156,8 @@ class FaceSimArc(FaceSimMetric):
         self.model = ArcFaceONNX(weights, device)
         self.weights = Path(weights)
 
-    def embed(self, image, found):
-        return self.model.embed([self.faces.arcface_crop(image, f, 112) for f in found])
+    def embed(self, faces):
+        return self.model.embed([self.faces.arcface_crop(image, f, 112) for image, f in faces])
 
     def fingerprint(self) -> str:
         return f"{self.name}:{file_identity(self.weights)}:up={self.faces.frame_upsample}"
@@ -167,14 +178,14 @@ class FaceSimCur(FaceSimMetric):
         self.model = load_curricularface(weights, device, stages or STAGES)
         self.weights, self.device = Path(weights), device
 
-    def embed(self, image, found):
+    def embed(self, faces):
         import torch
 
         from .curricularface import curricularface_input
 
-        crops = [self.faces.arcface_crop(image, f, 224) for f in found]
+        crops = [self.faces.arcface_crop(image, f, 224) for image, f in faces]
         with torch.no_grad():
-            return self.model(curricularface_input(crops).to(self.device)).cpu().numpy()
+            return self.model(curricularface_input(crops).to(self.device)).float().cpu().numpy()
 
     def fingerprint(self) -> str:
         return f"{self.name}:{file_identity(self.weights)}:up={self.faces.frame_upsample}"
