@@ -47,7 +47,23 @@ def test_fingerprint_follows_settings_and_the_caption_csv(tmp_path):
 # ------------------------------------------------------------------ probe
 
 
-def test_probe_rejects_broken_files_with_reasons(story_dir):
+def _audio_only(path):
+    import av
+
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("aac", rate=16000)
+        stream.layout = "mono"
+        for i in range(10):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 16000, i * 1024
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def test_probe_rejects_broken_files_with_reasons(story_dir, tmp_path):
     from proteus_id.curation.config import ProbeConfig
     from proteus_id.curation.probe import VideoRejected, probe_video
 
@@ -56,6 +72,8 @@ def test_probe_rejects_broken_files_with_reasons(story_dir):
         with pytest.raises(VideoRejected) as caught:
             probe_video(story_dir / name, ProbeConfig())
         assert (caught.value.stage, caught.value.reason) == ("probe", reason)
+    with pytest.raises(VideoRejected, match="no_video_stream"):
+        probe_video(_audio_only(tmp_path / "podcast.mp4"), ProbeConfig())
     info = probe_video(story_dir / "a_astronaut.mp4", ProbeConfig())
     assert (info.width, info.height, info.fps, info.frames, info.codec) == (320, 240, 8.0, 104, "h264")
     with pytest.raises(VideoRejected, match="too_small"):
