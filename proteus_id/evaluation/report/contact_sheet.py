@@ -44,7 +44,7 @@ def contact_sheet(frames: np.ndarray, indices: list[int], *, reference: np.ndarr
             else:
                 draw.rectangle([v * scale for v in box], outline=FACE_COLOUR, width=2)
         if similarity and idx in similarity:
-            label += f" {similarity[idx]:.2f}"
+            label += f"  {similarity[idx]:.2f}"
         draw.text((4, tile.height - 14), label, fill=(255, 255, 255), stroke_width=2, stroke_fill=(0, 0, 0))
         tiles.append(tile)
     gap, top = 4, 18 if title else 0
