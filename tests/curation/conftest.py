@@ -14,13 +14,6 @@ pytest.importorskip("imagehash", reason="curation tests need the curate extra")
 pytest.importorskip("dlib", reason="curation tests need the face extra")
 pytest.importorskip("skimage", reason="curation tests need scikit-image (test extra)")
 
-# Short windows so the story's stretches (40/20/20/24 frames at 8 fps) each hold a window; fewer embeddings (the
-# slowest step) keep the test time down. Everything else is the shipped default.
-TEST_OVERRIDES = {
-    "windows": {"min_frames": 14, "max_frames": 18},
-    "faces": {"embeddings_per_second": 0.5},
-}
-TEST_SET_ARGS = ["--set", "windows.min_frames=14", "--set", "windows.max_frames=18", "--set", "faces.embeddings_per_second=0.5"]
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +37,8 @@ def story_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def test_config():
+    from curation_helpers import TEST_OVERRIDES
+
     from proteus_id.curation.config import load_config
 
     return load_config(None, TEST_OVERRIDES)

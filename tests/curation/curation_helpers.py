@@ -1,10 +1,21 @@
-"""Tiny random transformers models saved to folders, to exercise the VLM captioner and the segmentation masks
-through the same loading code real checkpoints use (no weights exist on this machine; outputs are random words and
-random masks, so the tests check the plumbing, not the quality)."""
+"""Helpers for the curation tests (imported by file name: pytest puts this folder on sys.path).
+
+The test settings, and tiny random transformers models saved to folders, to exercise the VLM captioner and the
+segmentation masks through the same loading code real checkpoints use (no weights exist on this machine; outputs are
+random words and random masks, so the tests check the plumbing, not the quality).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+# Short windows so the story's stretches (40/20/20/24 frames at 8 fps) each hold a window; fewer embeddings (the
+# slowest step) keep the test time down. Everything else is the shipped default.
+TEST_OVERRIDES = {
+    "windows": {"min_frames": 14, "max_frames": 18},
+    "faces": {"embeddings_per_second": 0.5},
+}
+TEST_SET_ARGS = ["--set", "windows.min_frames=14", "--set", "windows.max_frames=18", "--set", "faces.embeddings_per_second=0.5"]
 
 
 def make_tiny_vlm(folder: Path) -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.curation.conftest import TEST_SET_ARGS
+from curation_helpers import TEST_SET_ARGS
 
 
 def _manifest_rows(out: Path) -> list[dict]:
@@ -258,7 +258,7 @@ def test_vlm_captions_and_segmentation_masks_through_transformers(pan_video, tmp
     from proteus_id.testing.tiny import _WORDS
     from proteus_id.training.annotations import decode_rle
     from proteus_id.training.manifest import validate_manifest
-    from tests.curation.tiny_models import make_tiny_segmenter, make_tiny_vlm
+    from curation_helpers import make_tiny_segmenter, make_tiny_vlm
 
     vlm, segmenter = make_tiny_vlm(tmp_path / "vlm"), make_tiny_segmenter(tmp_path / "seg")
     overrides = {"windows": {"min_frames": 14, "max_frames": 18}, "faces": {"embeddings_per_second": 0.5},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -14,9 +16,8 @@ from proteus_id.errors import UserError
 
 
 def test_shipped_yaml_equals_the_code_defaults():
-    from tests.conftest import REPO
-
-    assert load_config(REPO / "configs" / "curate.yaml") == CurateConfig()
+    repo = Path(__file__).resolve().parents[2]
+    assert load_config(repo / "configs" / "curate.yaml") == CurateConfig()
 
 
 def test_config_rejects_unknown_keys_and_wrong_types(tmp_path):
