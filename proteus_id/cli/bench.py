@@ -12,7 +12,7 @@ from .evaluate import add_evaluation_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="model folder in the released layout")
+    parser.add_argument("--model", help="model folder in the released layout (default: the shipped model, if installed)")
     parser.add_argument("--suite", required=True, help="suite JSONL (identities + prompts; see docs/evaluation.md)")
     parser.add_argument("--out", required=True, help="run folder: videos/, jobs/, manifest.jsonl, eval/")
     gen = parser.add_argument_group("generation")
@@ -36,6 +36,12 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.bench import GenerationSettings, run_bench
     from .evaluate import config_from_args, print_summary
 
+    if args.model is None:
+        from ..defaults import default_model_dir
+
+        args.model = default_model_dir()
+        if args.model is None:
+            raise UserError("this build ships no default model: give --model DIR (a model folder in the released layout)")
     if args.steps < 1:
         raise UserError(f"--steps must be at least 1, got {args.steps}")
     settings = GenerationSettings(

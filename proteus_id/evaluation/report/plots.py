@@ -57,7 +57,7 @@ def identity_over_time(curves: dict[str, np.ndarray], limit: int = 40) -> bytes 
     ax.set_xlabel("sampled face frame")
     ax.set_ylabel("max(0, cos) dlib")
     ax.set_title(f"identity over time ({min(limit, len(curves))} of {len(curves)} videos)", fontsize=10)
-    return _png(fig, plt)
+    return _png(fig, plt, left=0.12)
 
 
 def scatter(records: list[dict[str, Any]], x: str, y: str) -> bytes | None:
@@ -73,4 +73,4 @@ def scatter(records: list[dict[str, Any]], x: str, y: str) -> bytes | None:
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     ax.set_title(f"{y} vs {x}", fontsize=10)
-    return _png(fig, plt)
+    return _png(fig, plt, left=0.2)

@@ -183,7 +183,7 @@ def html_page(summary: dict[str, Any], records: list[dict[str, Any]], store: Row
         values = [f"<span>{html.escape(k)}: <b>{_fmt(v)}</b></span>" for k, v in r.get("metrics", {}).items()]
         notes = [f"<span class='muted'>{html.escape(k)}: {html.escape(v)}</span>" for k, v in r.get("notes", {}).items()]
         if values or notes:
-            body.append("<div class='kv'>" + "".join(values + notes) + "</div>")
+            body.append("<div class='kv'>" + " ".join(values + notes) + "</div>")  # spaces: the line may wrap
         out.append("".join(body) + "</div>")
     out.append("</body></html>")
     return "\n".join(out)
