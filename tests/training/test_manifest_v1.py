@@ -103,3 +103,31 @@ def test_structure_errors_need_no_files(tmp_path):
     assert any("empty clip" in e for e in issues[2].errors) and any("'fps'" in e for e in issues[2].errors)
     assert any("unknown key 'extra'" in w for w in issues[3].warnings)
     assert main(["data", "validate", str(tmp_path / "absent.jsonl")]) == 2
+
+
+def test_png_masks_load_and_missing_files_are_errors(dataset, tmp_path):
+    from PIL import Image
+
+    from proteus_id.training.annotations import load_masks
+
+    masks = np.zeros((9, 32, 48), np.uint8)
+    masks[:, 4:10, 5:20] = 255
+    masks[3, 0, 0] = 255
+    (tmp_path / "m").mkdir()
+    paths = []
+    for i, m in enumerate(masks):
+        Image.fromarray(m).save(tmp_path / "m" / f"{i:03d}.png")
+        paths.append(f"m/{i:03d}.png")
+    loaded = load_masks({"format": "png", "paths": paths}, tmp_path, [0, 3, 8])
+    assert loaded.shape == (3, 32, 48) and (loaded == (masks[[0, 3, 8]] > 0)).all()
+
+    def with_png_masks(row, missing):
+        row["annotations"]["person_masks"] = {"format": "png", "paths": paths[:-1] + (["m/gone.png"] if missing else paths[-1:])}
+        return json.dumps(row)
+
+    (tmp_path / "videos").symlink_to(dataset.parent / "videos")
+    good = _rewrite(dataset, tmp_path / "good.jsonl", {0: lambda r: with_png_masks(r, False)})
+    assert validate_manifest(good).ok
+    bad = _rewrite(dataset, tmp_path / "bad.jsonl", {0: lambda r: with_png_masks(r, True)})
+    report = validate_manifest(bad)
+    assert report.rows_with_errors == 1 and "1 mask file(s) missing" in report.issues[0].errors[0]
