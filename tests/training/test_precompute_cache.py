@@ -97,3 +97,27 @@ def test_failures_are_counted_and_settings_are_fixed(training_data, tmp_path):
     with pytest.raises(UserError, match="motion_weight: 'released' -> 'clip_normalized'"):
         run_precompute(bad, out, FeatureSettings(model=str(model), **{**PRECOMPUTE, "motion_weight": "clip_normalized"}),
                        progress=False)
+
+
+def test_mask_fallbacks(training_data):
+    """person masks -> person boxes -> a body box grown from the face boxes -> the whole frame; recorded per item."""
+    from proteus_id.training.clips import load_clip
+    from proteus_id.training.manifest import read_manifest
+
+    _, manifest, _ = training_data
+    row = read_manifest(manifest).rows[0]
+    full = load_clip(row, 32, 32, 9, 1)
+    assert (full.notes["person_mask"], full.notes["face_mask"]) == ("person_masks", "face_masks")
+    row.annotations.pop("person_masks")
+    boxes = load_clip(row, 32, 32, 9, 1)
+    assert boxes.notes["person_mask"] == "person_boxes"
+    # the box covers the person (and the corners around the round face), not much more
+    assert (boxes.person_mask[full.person_mask > 0.5] > 0).all() and boxes.person_mask.mean() < 1.5 * full.person_mask.mean()
+    row.annotations.pop("person_boxes")
+    grown = load_clip(row, 32, 32, 9, 1)
+    assert grown.notes["person_mask"] == "body_box_from_face"
+    assert grown.person_mask.sum() > 2 * grown.face_mask.sum() and (grown.person_mask[grown.face_mask > 0.5] > 0).all()
+    row.annotations.clear()
+    bare = load_clip(row, 32, 32, 9, 1)
+    assert bare.notes == {"person_mask": "whole_frame", "face_mask": "none"} and bare.person_mask.min() == 1
+    assert bare.face_mask is None and bare.frames.shape == (9, 32, 32, 3)
