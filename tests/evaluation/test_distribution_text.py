@@ -28,6 +28,7 @@ def test_frechet_distance_matches_the_closed_form():
         frechet_distance(a[:1], a)
 
 
+@pytest.mark.filterwarnings("ignore:Matrix is singular")  # 3 real faces in 8 dimensions: a low-rank covariance
 def test_face_fid_reduces_over_rows_with_one_real_face_per_reference():
     from proteus_id.evaluation.metrics.fid import FaceFID
 
