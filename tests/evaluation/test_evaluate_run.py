@@ -209,3 +209,15 @@ def test_two_processes_split_the_rows(video_set, tmp_path):
     pids = [r["pid"] for r in records]
     assert pids[0] == pids[2] and pids[1] == pids[3] and pids[0] != pids[1]  # rows 0, 2 and 1, 3: every 2nd row
     assert len({r["run_id"] for r in records}) == 1
+
+
+def test_unreadable_reference_image_fails_the_row(video_set, tmp_path):
+    from proteus_id.evaluation.manifest import EvalRow
+    from proteus_id.evaluation.runner import evaluate_row
+
+    bad = tmp_path / "photo.png"
+    bad.write_bytes(b"\x89PNG not really")
+    row = EvalRow(index=0, video=video_set / "still.mp4", image=bad, prompt="x", raw={"video": "still.mp4"})
+    record, arrays, sheet = evaluate_row(row, [], EvalConfig(sample_frames=4))
+    assert record["status"] == "failed" and record["reason"].startswith("unreadable image")
+    assert "photo.png" in record["reason"] and arrays == {} and sheet is None

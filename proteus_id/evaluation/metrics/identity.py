@@ -63,6 +63,7 @@ class FaceSimMetric(Metric):
 
     def __init__(self, faces: FaceAnalysis):
         self.faces = faces
+        self._reference_cache: dict[str, np.ndarray] = {}
         self.columns = (self.column, f"{self.column}_std")
         self.higher_is_better = {self.column: True, f"{self.column}_std": False}
 
@@ -72,7 +73,7 @@ class FaceSimMetric(Metric):
 
     def reference_vector(self, row: EvalRow) -> np.ndarray:
         """The reference face's embedding, cached per photo (a suite reuses each photo for several prompts)."""
-        cache = self.__dict__.setdefault("_reference_cache", {})
+        cache = self._reference_cache
         key = str(row.image)
         if key not in cache:
             ref_image, ref_face = self._reference(row)
