@@ -29,19 +29,22 @@ class PrecomputeSummary:
     done: int = 0  # computed in this run
     already: int = 0  # found in the cache (earlier runs)
     skipped_invalid: int = 0  # rows with manifest errors
+    skipped_untrainable: int = 0  # well-formed rows without caption or identity prompt (a validator warning)
     failed: int = 0
     reasons: Counter = field(default_factory=Counter)
     failures: list[dict] = field(default_factory=list)
 
     def merge(self, other: "PrecomputeSummary") -> None:
         self.done += other.done
+        self.skipped_untrainable += other.skipped_untrainable
         self.failed += other.failed
         self.reasons.update(other.reasons)
         self.failures.extend(other.failures)
 
     def lines(self) -> list[str]:
         out = [f"{self.rows} rows: {self.done} computed, {self.already} already cached, "
-               f"{self.skipped_invalid} skipped (manifest errors), {self.failed} failed"]
+               f"{self.skipped_invalid} skipped (manifest errors), {self.skipped_untrainable} skipped (no caption or "
+               f"identity prompt), {self.failed} failed"]
         out += [f"  {n:6d} x {reason}" for reason, n in self.reasons.most_common()]
         return out
 
@@ -121,7 +124,13 @@ def run_precompute(
         signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         bar = tqdm(mine, desc=f"precompute [{state.process_index}]", unit="clip", disable=not (progress and state.is_main_process))
-        for count, row in enumerate(bar, start=1):
+        count = 0
+        for row in bar:
+            if not row.trainable:  # well-formed but not trainable: skipped and counted, not a failure
+                local.skipped_untrainable += 1
+                local.reasons["not trainable: no caption or identity prompt"] += 1
+                continue
+            count += 1
             try:
                 tensors, meta = extractor.compute(row)
             except UserError as err:  # ItemError and annotation/image errors: this row is unusable, count why

@@ -106,7 +106,15 @@ class ProteusIDSpec:
                 problems.append(f"id_cond is {item['id_cond'].shape[-1]}-d, the transformer needs {cfg['FT_clip_dim']}-d")
         if problems:
             raise UserError(f"feature cache {cache.root} does not fit model {self.config.model}: " + "; ".join(problems))
+        from ..identity.features import SPEC_FILE, IdentitySpec
         from .features import model_fingerprint
+
+        if (self.folder.root / "face_encoder" / SPEC_FILE).is_file():
+            kind = IdentitySpec.for_model(self.folder.root).kind
+            if s.get("face_backend") != kind:
+                logger.warning("the cache's face features come from the '%s' backend but %s generates with '%s': "
+                               "training and inference will see different identity features",
+                               s.get("face_backend"), self.config.model, kind)
 
         if s.get("model_fingerprint") != model_fingerprint(self.config.model):
             raise UserError(f"feature cache {cache.root} was made with another VAE / text encoder / tokenizer than "

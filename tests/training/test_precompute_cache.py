@@ -86,13 +86,13 @@ def test_failures_are_counted_and_settings_are_fixed(training_data, tmp_path):
     out = tmp_path / "cache"
     settings = FeatureSettings(model=str(model), **PRECOMPUTE)
     summary = run_precompute(bad, out, settings, shard_size=4, max_bad_fraction=1.0, progress=False)
-    assert (summary.done, summary.failed) == (1, 2)
-    assert summary.reasons == {"no caption or identity prompt": 1, "clip has N frames, training needs N": 1}
-    assert {f["id"] for f in summary.failures} == {"clip_001", "clip_002"}
+    assert (summary.done, summary.failed, summary.skipped_untrainable) == (1, 1, 1)
+    assert summary.reasons == {"not trainable: no caption or identity prompt": 1, "clip has N frames, training needs N": 1}
+    assert [f["id"] for f in summary.failures] == ["clip_002"]
     index = json.loads((out / "index.json").read_text())
-    assert [i["id"] for i in index["items"]] == ["clip_000"] and index["summary"]["failed"] == 2
+    assert [i["id"] for i in index["items"]] == ["clip_000"] and index["summary"]["failed"] == 1
 
-    with pytest.raises(UserError, match="more than --max-bad-fraction"):
+    with pytest.raises(UserError, match="1 of 2 rows failed .more than --max-bad-fraction"):
         run_precompute(bad, tmp_path / "strict", settings, max_bad_fraction=0.1, progress=False)
     with pytest.raises(UserError, match="motion_weight: 'released' -> 'clip_normalized'"):
         run_precompute(bad, out, FeatureSettings(model=str(model), **{**PRECOMPUTE, "motion_weight": "clip_normalized"}),
