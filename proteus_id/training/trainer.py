@@ -72,7 +72,8 @@ def _make_accelerator(config: TrainConfig):
     )
 
 
-def train(config: TrainConfig, stop_at_step: int | None = None, resume: bool = True) -> TrainResult:
+def train(config: TrainConfig, stop_at_step: int | None = None, resume: bool = True, spec_class=ProteusIDSpec) -> TrainResult:
+    """Run (or resume) training. `spec_class` is the model specification (spec.py); another model trains with its own."""
     from diffusers.optimization import get_scheduler
     from tqdm import tqdm
 
@@ -82,7 +83,7 @@ def train(config: TrainConfig, stop_at_step: int | None = None, resume: bool = T
     device = accelerator.device
 
     # ---- model spec, data, model
-    spec = ProteusIDSpec(config, device)
+    spec = spec_class(config, device)
     cache = FeatureCache(config.data.cache)
     spec.check_cache(cache)
     model = spec.load_model()
