@@ -123,6 +123,8 @@ def train(config: TrainConfig, stop_at_step: int | None = None, resume: bool = T
         latest = checkpoint_dirs(checkpoints)[-1]
         state = load_checkpoint(accelerator, latest, rng, ema, config.seed)
         accelerator.print(f"resumed from {latest} (step {state.step})")
+        if accelerator.is_main_process:
+            _truncate_log(output / "train_log.jsonl", state.step)  # steps logged after the checkpoint are redone
     if state.step >= config.max_steps:
         accelerator.print(f"already at step {state.step} of {config.max_steps}: nothing to do")
     if accelerator.is_main_process:
@@ -140,6 +142,7 @@ def train(config: TrainConfig, stop_at_step: int | None = None, resume: bool = T
     reasons = Counter(state.bad_reasons)
     bar = tqdm(total=config.max_steps, initial=state.step, desc="train", disable=not accelerator.is_local_main_process)
     stopped_early = False
+    micro_losses: list[torch.Tensor] = []  # the losses of the micro-batches of one optimizer step
 
     # ---- the loop
     while state.step < config.max_steps and not stopped_early:
@@ -163,13 +166,15 @@ def train(config: TrainConfig, stop_at_step: int | None = None, resume: bool = T
                 optimizer.step()
                 lr_scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
+            micro_losses.append(loss.detach().float())
             if not accelerator.sync_gradients:
                 continue
 
             state.step += 1
             if ema is not None and state.step % config.ema.update_every == 0:
                 ema.step([p for p in model.parameters() if p.requires_grad])
-            mean_loss = accelerator.gather(loss.detach().float().reshape(1)).mean().item()
+            step_loss, micro_losses = torch.stack(micro_losses).mean().reshape(1), []
+            mean_loss = accelerator.gather(step_loss).mean().item()  # over micro-batches and processes
             losses.append(mean_loss)
             bar.update(1)
             if accelerator.is_main_process and state.step % config.logging.every_steps == 0:
@@ -211,6 +216,15 @@ def train(config: TrainConfig, stop_at_step: int | None = None, resume: bool = T
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return TrainResult(step=state.step, output_dir=output, losses=losses, stopped_early=stopped_early)
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(line + "\n" for line in kept))
+    tmp.replace(path)
 
 
 def _batch_usable(batch: dict, state: TrainState, reasons: Counter, accelerator, config: TrainConfig) -> bool:

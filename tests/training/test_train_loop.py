@@ -18,12 +18,12 @@ def _losses(run_dir):
 
 def test_resume_is_exact(training_data, tmp_path):
     """4 steps, stop, resume to 8 == 8 steps straight: same losses, same weights (model, optimizer, schedule, RNG,
-    data position all restored)."""
+    data position all restored). Two micro-batches per step, so steps straddle epoch ends (5 items, batch 2)."""
     from proteus_id.model.transformer import ProteusIDTransformer3DModel
     from proteus_id.training.trainer import train
 
     model, _, cache = training_data
-    common = dict(model=str(model), data={"cache": str(cache)}, batch_size=2,
+    common = dict(model=str(model), data={"cache": str(cache)}, batch_size=2, gradient_accumulation_steps=2,
                   conditioning={"prompt_dropout": 0.3, "identity_prompt_dropout": 0.3})
     straight = load_config(write_config(tmp_path / "a.yaml", output_dir=str(tmp_path / "a"), **common))
     resumed = load_config(write_config(tmp_path / "b.yaml", output_dir=str(tmp_path / "b"), **common))
