@@ -208,3 +208,26 @@ def test_pixel_space_image_noise_is_the_release_path(training_data):
     # a posterior draw around the cached mean with the cached std: standardised residuals look like N(0, 1)
     z = (image[:, 0] - cached) / batch["image_latents_std"][:, 0]
     assert abs(z.mean()) < 0.3 and 0.7 < z.std() < 1.3
+
+
+def test_export_has_the_released_layout(golden, tmp_path):
+    """A transformer loaded from the release's folder and exported by the trainer has the release's file names,
+    config keys and tensor names, so the release's loader finds everything it expects."""
+    from safetensors import safe_open
+
+    from proteus_id.model.transformer import ProteusIDTransformer3DModel
+    from proteus_id.training.checkpointing import export_transformer_unwrapped
+
+    official = golden / "official_tiny_transformer"
+    model = ProteusIDTransformer3DModel.from_pretrained(official)
+    export_transformer_unwrapped(model, tmp_path / "transformer")
+    with safe_open(str(official / "diffusion_pytorch_model.safetensors"), "pt") as f:
+        official_names = set(f.keys())
+    with safe_open(str(tmp_path / "transformer" / "diffusion_pytorch_model.safetensors"), "pt") as f:
+        assert set(f.keys()) == official_names
+        assert torch.equal(f.get_tensor("fuse_facital_attention.latents"), model.fuse_facital_attention.latents)
+    official_config = json.loads((official / "config.json").read_text())
+    exported_config = json.loads((tmp_path / "transformer" / "config.json").read_text())
+    missing = {k for k in official_config if not k.startswith("_")} - set(exported_config)
+    assert not missing
+    assert exported_config["_class_name"] == "ProteusIDTransformer3DModel"
