@@ -20,8 +20,9 @@ def to_uint8_frames(frames) -> np.ndarray:
     return array
 
 
-def write_video(frames, path: str | os.PathLike, fps: int = 8, crf: int = 18) -> Path:
-    """Encode frames as H.264 (yuv420p) mp4. The file appears only when complete."""
+def write_video(frames, path: str | os.PathLike, fps: int = 8, crf: int = 18, pix_fmt: str = "yuv420p") -> Path:
+    """Encode frames as H.264 mp4 (yuv420p, the format every player reads; "yuv444p" keeps full colour resolution,
+    which matters for small frames). The file appears only when complete."""
     import av
 
     array = to_uint8_frames(frames)
@@ -36,7 +37,7 @@ def write_video(frames, path: str | os.PathLike, fps: int = 8, crf: int = 18) ->
         with av.open(str(tmp), mode="w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=fps)
             stream.width, stream.height = array.shape[2], array.shape[1]
-            stream.pix_fmt = "yuv420p"
+            stream.pix_fmt = pix_fmt
             stream.options = {"crf": str(crf)}
             for frame in array:
                 container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))

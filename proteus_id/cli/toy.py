@@ -1,0 +1,58 @@
+"""`proteus-id toy ...`: the procedural identity world and the recipe of the shipped default model.
+
+    proteus-id toy render --out DIR [--identities N --clips-per-identity K]   training clips (mp4) + manifest v1
+    proteus-id toy sheet --out sheet.png                                      a contact sheet of the world
+    proteus-id toy train-vae --out DIR                                        the CogVideoX VAE of the world
+    proteus-id toy train-encoder --out DIR                                    the identity encoder (face backend "toyworld")
+    proteus-id toy train-judges --out DIR                                     identity / attribute / motion judges
+    proteus-id toy build-model --out DIR ...                                  assemble a model folder
+
+Each training command resumes from its checkpoint when run again with the same --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="toy_command", metavar="SUBCOMMAND", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--world-seed", type=int, default=None, help="seed of the world (default: the shipped world's)")
+    common.add_argument("--threads", type=int, default=2, help="torch threads (keep 1-2 on shared machines)")
+
+    p = sub.add_parser("render", parents=[common], help="render training clips (mp4) and a manifest v1")
+    p.add_argument("--out", required=True, help="output folder (manifest.jsonl, videos/, refs/)")
+    p.add_argument("--split", default="train", help="identity split: train (default), eval, judge_val")
+    p.add_argument("--identities", type=int, default=3000, help="number of identities of the split")
+    p.add_argument("--clips-per-identity", type=int, default=2)
+    p.add_argument("--first-identity", type=int, default=0, help="skip this many identities of the split")
+
+    p = sub.add_parser("sheet", parents=[common], help="contact sheet: reference + frames of a few clips")
+    p.add_argument("--out", required=True, help="PNG path")
+    p.add_argument("--rows", type=int, default=11)
+
+    p = sub.add_parser("train-vae", parents=[common], help="train the world's CogVideoX VAE")
+    p.add_argument("--out", required=True, help="run folder (checkpoint, losses.jsonl, vae/, vae_metrics.json)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--scale", type=float, default=1.0, help="multiply every phase's step count (0.01 for a smoke run)")
+
+    p = sub.add_parser("train-encoder", parents=[common], help="train the identity encoder (face backend 'toyworld')")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--steps", type=int, default=None)
+
+    p = sub.add_parser("train-judges", parents=[common], help="train the world's judges (identity, attributes, motion)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--only", choices=["locator", "identity", "attributes", "motion"], default=None)
+    p.add_argument("--scale", type=float, default=1.0, help="multiply every judge's step count")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    torch.set_num_threads(max(1, args.threads))
+    from ..toyworld import recipe
+
+    return recipe.run_toy_command(args)

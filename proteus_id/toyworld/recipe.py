@@ -1,0 +1,80 @@
+"""The end-to-end recipe of the shipped toy model, one function per `proteus-id toy` subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from ..errors import UserError
+from .traits import DEFAULT_WORLD_SEED
+
+logger = logging.getLogger("proteus_id")
+
+
+def _world_seed(args: argparse.Namespace) -> int:
+    return DEFAULT_WORLD_SEED if getattr(args, "world_seed", None) is None else int(args.world_seed)
+
+
+def run_toy_command(args: argparse.Namespace) -> int:
+    handlers = {
+        "render": cmd_render,
+        "sheet": cmd_sheet,
+        "train-vae": cmd_train_vae,
+        "train-encoder": cmd_train_encoder,
+        "train-judges": cmd_train_judges,
+    }
+    if args.toy_command not in handlers:
+        raise UserError(f"unknown toy subcommand {args.toy_command!r}")
+    return handlers[args.toy_command](args)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from .dataset import render_dataset
+
+    if args.identities < 1 or args.clips_per_identity < 1:
+        raise UserError("--identities and --clips-per-identity must be at least 1")
+    summary = render_dataset(args.out, split=args.split, identities=args.identities,
+                             clips_per_identity=args.clips_per_identity, first_identity=args.first_identity,
+                             world_seed=_world_seed(args))
+    print(f"{summary['written']} clips written, {summary['kept']} already there; manifest: {summary['manifest']}")
+    return 0
+
+
+def cmd_sheet(args: argparse.Namespace) -> int:
+    from .dataset import contact_sheet
+
+    path = contact_sheet(args.out, rows=args.rows, world_seed=_world_seed(args))
+    print(f"contact sheet: {path}")
+    return 0
+
+
+def cmd_train_vae(args: argparse.Namespace) -> int:
+    from .vae import VAETrainConfig, train_vae
+
+    if args.scale <= 0:
+        raise UserError("--scale must be positive")
+    cfg = VAETrainConfig(seed=args.seed, world_seed=_world_seed(args))
+    cfg.phases = tuple((n, max(1, round(s * args.scale)), b, f, c) for n, s, b, f, c in cfg.phases)
+    path = train_vae(args.out, cfg)
+    print(f"VAE written to {path} (metrics: {Path(args.out) / 'vae_metrics.json'})")
+    return 0
+
+
+def cmd_train_encoder(args: argparse.Namespace) -> int:
+    from .identity_encoder import EncoderTrainConfig, train_encoder
+
+    cfg = EncoderTrainConfig(seed=args.seed, world_seed=_world_seed(args))
+    if args.steps is not None:
+        cfg.steps = args.steps
+    path = train_encoder(args.out, cfg)
+    print(f"identity encoder written to {path}")
+    return 0
+
+
+def cmd_train_judges(args: argparse.Namespace) -> int:
+    from .judges import train_judges
+
+    path = train_judges(args.out, seed=args.seed, only=args.only, scale=args.scale, world_seed=_world_seed(args))
+    print(f"judges written to {path}")
+    return 0
