@@ -106,6 +106,8 @@ def run_precompute(
     extractor = FeatureExtractor(settings, state.device, face_backend=face_backend)
     if state.is_main_process:
         root.mkdir(parents=True, exist_ok=True)
+        for stale in root.glob(".*.tmp"):  # half-written files of a killed run (no process writes yet)
+            stale.unlink()
         check_settings(root, extractor.resolved())
         if not (root / "null_text.safetensors").is_file():
             save_tensors_atomic(root / "null_text.safetensors", extractor.null_text(), {})

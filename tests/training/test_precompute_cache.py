@@ -58,6 +58,7 @@ def test_killed_run_resumes_to_the_same_cache(training_data, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done_at_kill = len(list_shards(out))
+    (out / ".shard-00-00099.safetensors.1234.tmp").write_bytes(b"half a shard")  # as if killed mid-write
     assert 0 < done_at_kill < 5, f"the kill should land half-way ({done_at_kill} of 5 done)"
     assert not (out / "index.json").exists()
     with pytest.raises(UserError, match="no index.json"):
