@@ -5,7 +5,8 @@
     proteus-id toy train-vae --out DIR                                        the CogVideoX VAE of the world
     proteus-id toy train-encoder --out DIR                                    the identity encoder (face backend "toyworld")
     proteus-id toy train-judges --out DIR                                     identity / attribute / motion judges
-    proteus-id toy build-model --out DIR ...                                  assemble a model folder
+    proteus-id toy build-model --out DIR --vae V --face-encoder E [--variant full]   a model folder to train
+    proteus-id toy configs --root DIR                                        precompute/train configs of the recipe
 
 Each training command resumes from its checkpoint when run again with the same --out.
 """
@@ -47,6 +48,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--only", choices=["locator", "identity", "attributes", "motion"], default=None)
     p.add_argument("--scale", type=float, default=1.0, help="multiply every judge's step count")
+
+
+    p = sub.add_parser("build-model", parents=[common], help="assemble a model folder (transformer freshly initialised)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--vae", required=True, help="the VAE folder written by train-vae (RUN/vae)")
+    p.add_argument("--face-encoder", required=True, help="the face_encoder folder written by train-encoder")
+    p.add_argument("--variant", default="full", help="full, mif_visual_only, taii_static, consisid_like")
+    p.add_argument("--seed", type=int, default=42, help="initialisation seed of the transformer")
+
+    p = sub.add_parser("configs", parents=[common], help="write the recipe's precompute/train configs under --root")
+    p.add_argument("--root", required=True, help="run root (models/, data/, runs/ live under it)")
+    p.add_argument("--max-steps", type=int, default=4000)
 
 
 def run(args: argparse.Namespace) -> int:

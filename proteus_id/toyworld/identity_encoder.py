@@ -72,7 +72,7 @@ class ToyIdentityEncoder(nn.Module):
 
 def crop_to_tensor(crops: np.ndarray) -> torch.Tensor:
     """uint8 (B, H, W, 3) -> float (B, 3, H, W), normalised to about [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+    return torch.from_numpy(np.array(crops)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
 # ---------------------------------------------------------------- training data
@@ -156,7 +156,6 @@ def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 def train_encoder(out_dir: str | Path, cfg: EncoderTrainConfig, progress: bool = True) -> Path:
     """Train (or resume) the encoder; writes out_dir/face_encoder/ (weights, config, identity_spec.json) and
     out_dir/encoder_metrics.json (held-out identification accuracy)."""
-    from safetensors.torch import save_file
     from tqdm import tqdm
 
     out = Path(out_dir)
@@ -213,17 +212,25 @@ def train_encoder(out_dir: str | Path, cfg: EncoderTrainConfig, progress: bool =
                 os.replace(tmp, ckpt)
     bar.close()
     model.eval()
-    face_dir = out / "face_encoder"
-    face_dir.mkdir(exist_ok=True)
+    face_dir = save_encoder(model, out / "face_encoder")
+    metrics = identification_accuracy(lambda c: embed_crops(model, c), split="eval", world_seed=cfg.world_seed)
+    (out / "encoder_metrics.json").write_text(json.dumps(metrics, indent=2))
+    logger.info("identity encoder: top-1 identification %.1f%% over %d held-out identities",
+                100 * metrics["top1_frames"], metrics["identities"])
+    return face_dir
+
+
+def save_encoder(model: ToyIdentityEncoder, face_dir: str | Path) -> Path:
+    """Weights, architecture config and identity_spec.json: a model folder's face_encoder/."""
+    from safetensors.torch import save_file
+
+    face_dir = Path(face_dir)
+    face_dir.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(face_dir / WEIGHTS_FILE))
     (face_dir / CONFIG_FILE).write_text(json.dumps(model.config, indent=2))
     spec = {"kind": "toyworld", "id_cond_dim": model.config["embed_dim"], "vit_dim": model.config["width"],
             "num_vit_states": 2, "crop_size": CROP_SIZE, "tokens_per_state": 17}
     (face_dir / SPEC_FILE).write_text(json.dumps(spec, indent=2))
-    metrics = identification_accuracy(lambda c: embed_crops(model, c), split="eval", world_seed=cfg.world_seed)
-    (out / "encoder_metrics.json").write_text(json.dumps(metrics, indent=2))
-    logger.info("identity encoder: top-1 identification %.1f%% over %d held-out identities",
-                100 * metrics["top1_frames"], metrics["identities"])
     return face_dir
 
 
@@ -303,6 +310,18 @@ def face_crop_of(image, name: str | None = None):
     top, left = (h - side) // 2, (w - side) // 2
     square = Image.fromarray(rgb[top : top + side, left : left + side])
     return square.resize((CROP_SIZE, CROP_SIZE), Image.Resampling.LANCZOS), (left, top, left + side, top + side)
+
+
+def save_world_frame(frame: np.ndarray, box, path: str | Path) -> Path:
+    """A world frame as PNG with its face box in the `toyworld_face_box` text chunk (what this backend reads)."""
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text(FACE_BOX_KEY, ",".join(f"{float(v):.2f}" for v in box[:4]))
+    path = Path(path)
+    Image.fromarray(np.asarray(frame, np.uint8)).save(path, pnginfo=info)
+    return path
 
 
 class ToyworldFaceBackend:

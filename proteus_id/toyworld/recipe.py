@@ -23,6 +23,8 @@ def run_toy_command(args: argparse.Namespace) -> int:
         "train-vae": cmd_train_vae,
         "train-encoder": cmd_train_encoder,
         "train-judges": cmd_train_judges,
+        "build-model": cmd_build_model,
+        "configs": cmd_configs,
     }
     if args.toy_command not in handlers:
         raise UserError(f"unknown toy subcommand {args.toy_command!r}")
@@ -77,4 +79,20 @@ def cmd_train_judges(args: argparse.Namespace) -> int:
 
     path = train_judges(args.out, seed=args.seed, only=args.only, scale=args.scale, world_seed=_world_seed(args))
     print(f"judges written to {path}")
+    return 0
+
+
+def cmd_build_model(args: argparse.Namespace) -> int:
+    from .model_folder import build_model_folder
+
+    path = build_model_folder(args.out, args.vae, args.face_encoder, variant=args.variant, seed=args.seed)
+    print(f"model folder ({args.variant}): {path}")
+    return 0
+
+
+def cmd_configs(args: argparse.Namespace) -> int:
+    from .train_configs import write_configs
+
+    for path in write_configs(args.root, max_steps=args.max_steps):
+        print(path)
     return 0
