@@ -7,6 +7,7 @@
     proteus-id toy train-judges --out DIR                                     identity / attribute / motion judges
     proteus-id toy build-model --out DIR --vae V --face-encoder E [--variant full]   a model folder to train
     proteus-id toy configs --root DIR                                        precompute/train configs of the recipe
+    proteus-id toy ship --model DIR --transformer DIR [--judges DIR]        copy the result into proteus_id/assets/
 
 Each training command resumes from its checkpoint when run again with the same --out.
 """
@@ -60,6 +61,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("configs", parents=[common], help="write the recipe's precompute/train configs under --root")
     p.add_argument("--root", required=True, help="run root (models/, data/, runs/ live under it)")
     p.add_argument("--max-steps", type=int, default=4000)
+
+    p = sub.add_parser("ship", parents=[common], help="copy a trained model, example faces and judges into the package")
+    p.add_argument("--model", help="the model folder that was trained (ROOT/models/full)")
+    p.add_argument("--transformer", help="the trained transformer folder (e.g. ROOT/runs/full/transformer_ema)")
+    p.add_argument("--card", help="model card (README.md) to put in the model folder")
+    p.add_argument("--judges", help="judges folder written by train-judges (RUN/judges)")
+    p.add_argument("--faces", action="store_true", help="(re)write the example reference faces")
 
 
 def run(args: argparse.Namespace) -> int:

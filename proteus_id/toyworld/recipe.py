@@ -25,6 +25,7 @@ def run_toy_command(args: argparse.Namespace) -> int:
         "train-judges": cmd_train_judges,
         "build-model": cmd_build_model,
         "configs": cmd_configs,
+        "ship": cmd_ship,
     }
     if args.toy_command not in handlers:
         raise UserError(f"unknown toy subcommand {args.toy_command!r}")
@@ -95,4 +96,21 @@ def cmd_configs(args: argparse.Namespace) -> int:
 
     for path in write_configs(args.root, max_steps=args.max_steps):
         print(path)
+    return 0
+
+
+def cmd_ship(args: argparse.Namespace) -> int:
+    from . import ship
+
+    if not (args.model or args.judges or args.faces):
+        raise UserError("nothing to ship: give --model and --transformer, --judges, and/or --faces")
+    if args.model:
+        if not args.transformer:
+            raise UserError("--model needs --transformer (the trained transformer folder)")
+        path = ship.ship_model(args.model, args.transformer, args.card)
+        print(f"model: {path} ({ship.folder_megabytes(path):.1f} MB)")
+    if args.faces:
+        print(f"example faces: {ship.write_example_faces(world_seed=_world_seed(args))}")
+    if args.judges:
+        print(f"judges: {ship.ship_judges(args.judges)}")
     return 0
