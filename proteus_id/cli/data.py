@@ -7,8 +7,6 @@ Prints one line per problem (`line N (id): error|warning: ...`), then totals. Ex
 from __future__ import annotations
 
 import argparse
-import json
-import os
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,8 +36,7 @@ def run(args: argparse.Namespace) -> int:
         f"errors ({report.num_errors} errors, {report.num_warnings} warnings); {report.trainable_rows} trainable"
     )
     if args.report:
-        tmp = f"{args.report}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(report.as_dict(), f, indent=1)
-        os.replace(tmp, args.report)
+        from ..atomic import write_json_atomic
+
+        write_json_atomic(args.report, report.as_dict())
     return 0 if report.ok else 1

@@ -7,12 +7,12 @@ what it is: `meta.masks_source = "box"`). Source `segmentation`: a local transfo
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..errors import UserError, require
 
 
@@ -58,9 +58,8 @@ def masks_annotation(masks: list[np.ndarray], fmt: str, out_dir: Path, name: str
     paths = []
     for i, mask in enumerate(masks):
         path = folder / f"{i:04d}.png"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        Image.fromarray(np.asarray(mask, np.uint8) * 255).save(tmp, format="PNG")
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            Image.fromarray(np.asarray(mask, np.uint8) * 255).save(tmp, format="PNG")
         paths.append(path.relative_to(out_dir).as_posix())
     return {"format": "png", "paths": paths}
 

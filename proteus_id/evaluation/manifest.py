@@ -86,11 +86,6 @@ def _resolve(base: Path, value: str) -> Path:
 
 def write_manifest(rows: list[dict[str, Any]], path: str | Path) -> Path:
     """Write rows as JSONL atomically (temporary file, then rename)."""
-    import os
+    from ..atomic import write_text_atomic
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))

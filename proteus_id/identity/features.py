@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..atomic import atomic_path, write_json_atomic
 from ..errors import UserError
 
 SPEC_FILE = "identity_spec.json"
@@ -57,10 +58,8 @@ class IdentityFeatures:
             tensors["keypoints"] = torch.as_tensor(self.keypoints, dtype=torch.float32)
         if self.face_box is not None:
             tensors["face_box"] = torch.as_tensor(self.face_box, dtype=torch.float32)
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        save_file(tensors, str(tmp), metadata={"kind": self.kind})
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata={"kind": self.kind})
 
     @classmethod
     def load(cls, path: str | Path) -> "IdentityFeatures":
@@ -117,13 +116,9 @@ class IdentitySpec:
     def write(self, model_dir: str | Path) -> Path:
         """Record this spec in `<model>/face_encoder/identity_spec.json` (atomically), for models trained on it."""
         path = Path(model_dir) / "face_encoder" / SPEC_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
         data = {**self.extra, "kind": self.kind, "id_cond_dim": self.id_cond_dim, "vit_dim": self.vit_dim,
                 "num_vit_states": self.num_vit_states}
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        tmp.replace(path)
-        return path
+        return write_json_atomic(path, data, indent=2)
 
     def describe(self) -> str:
         vit = f"{self.num_vit_states} x {self.vit_dim}-d ViT states" if self.num_vit_states else "no ViT states"

@@ -6,6 +6,8 @@ import json
 import logging
 from pathlib import Path
 
+from ..atomic import atomic_path
+
 logger = logging.getLogger("proteus_id")
 
 
@@ -35,8 +37,7 @@ def plot_losses(log_path: Path, out_path: Path, window: int = 20) -> Path | None
     lr_axis.plot(steps, [r["lr"] for r in records], color="C1", linewidth=0.8)
     lr_axis.set_ylabel("learning rate", color="C1")
     fig.tight_layout()
-    tmp = out_path.with_name(f".{out_path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
+    with atomic_path(out_path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
-    tmp.replace(out_path)
     return out_path

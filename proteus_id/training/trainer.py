@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from ..atomic import write_text_atomic
 from ..errors import UserError
 from .cache import FeatureCache
 from .checkpointing import TrainState, checkpoint_dirs, export_transformer, export_transformer_unwrapped, ema_weights
@@ -222,9 +223,7 @@ def _truncate_log(path: Path, step: int) -> None:
     if not path.is_file():
         return
     kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(line + "\n" for line in kept))
-    tmp.replace(path)
+    write_text_atomic(path, "".join(line + "\n" for line in kept))
 
 
 def _batch_usable(batch: dict, state: TrainState, reasons: Counter, accelerator, config: TrainConfig) -> bool:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from training_helpers import register
+from training_helpers import PRECOMPUTE, register
 
 register()
-
-PRECOMPUTE = dict(identity_backend="tiny-test", dtype="fp32", frame_stride=1, height=32, width=32)
 
 
 @pytest.fixture(scope="session")

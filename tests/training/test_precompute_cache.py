@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import PRECOMPUTE
+from training_helpers import PRECOMPUTE
 
 from proteus_id.errors import UserError
 from proteus_id.training.cache import FeatureCache, list_shards

@@ -68,3 +68,7 @@ def write_config(path, **keys) -> "Path":
 def parameter_digest(model) -> dict:
     """name -> (sum, sum of squares) of every parameter, to compare weights across processes and runs."""
     return {n: [float(p.double().sum()), float((p.double() ** 2).sum())] for n, p in model.state_dict().items()}
+
+
+# precompute settings shared by the training tests (the tiny model folder, a test face backend)
+PRECOMPUTE = dict(identity_backend="tiny-test", dtype="fp32", frame_stride=1, height=32, width=32)
