@@ -7,6 +7,7 @@
     proteus-id toy train-judges --out DIR                                     identity / attribute / motion judges
     proteus-id toy build-model --out DIR --vae V --face-encoder E [--variant full]   a model folder to train
     proteus-id toy configs --root DIR                                        precompute/train configs of the recipe
+    proteus-id toy suite --out DIR                                           benchmark suite of the 150 evaluation identities
     proteus-id toy ship --model DIR --transformer DIR [--judges DIR]        copy the result into proteus_id/assets/
 
 Each training command resumes from its checkpoint when run again with the same --out.
@@ -68,6 +69,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--card", help="model card (README.md) to put in the model folder")
     p.add_argument("--judges", help="judges folder written by train-judges (RUN/judges)")
     p.add_argument("--faces", action="store_true", help="(re)write the example reference faces")
+
+    p = sub.add_parser("suite", parents=[common], help="Proteus-Bench suite of the 150 evaluation identities")
+    p.add_argument("--out", required=True)
+    p.add_argument("--prompts-per-identity", type=int, default=2)
 
 
 def run(args: argparse.Namespace) -> int:

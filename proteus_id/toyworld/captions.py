@@ -122,11 +122,13 @@ def _motion_phrase(identity: Identity, scene: Scene, rng: np.random.Generator) -
     return f"{adverb} {phrase}"
 
 
-def caption(identity: Identity, scene: Scene, rng: np.random.Generator) -> str:
-    """The long prompt of a clip: person (sometimes with hair), clothes, hat, motion at its speed, place, light."""
-    subject = f"a {identity.gender}"
-    if rng.random() < 0.5:
-        subject += f" with {hair_phrase(identity, rng)}"
+def caption(identity: Identity, scene: Scene, rng: np.random.Generator, subject: str | None = None) -> str:
+    """The long prompt of a clip: person (sometimes with hair), clothes, hat, motion at its speed, place, light.
+    `subject` replaces the person phrase (e.g. "{person}" for a benchmark suite's prompt slot)."""
+    if subject is None:
+        subject = f"a {identity.gender}"
+        if rng.random() < 0.5:
+            subject += f" with {hair_phrase(identity, rng)}"
     clothes = f"{_article(scene.clothes_colour)} {scene.clothes_colour} {_pick(rng, GARMENT_WORDS[scene.garment])}"
     if scene.hat != "none":
         clothes += f" and {_article(scene.hat_colour)} {scene.hat_colour} {_pick(rng, HAT_WORDS[scene.hat])}"
@@ -140,7 +142,7 @@ def caption(identity: Identity, scene: Scene, rng: np.random.Generator) -> str:
         text = f"{place}, {subject} in {clothes} {motion}, {light}."
     else:
         text = f"{light}, {subject} dressed in {clothes} {motion} {place}."
-    return text[0].upper() + text[1:]
+    return text if text.startswith("{") else text[0].upper() + text[1:]
 
 
 # ---------------------------------------------------------------- reading prompts back

@@ -26,6 +26,7 @@ def run_toy_command(args: argparse.Namespace) -> int:
         "build-model": cmd_build_model,
         "configs": cmd_configs,
         "ship": cmd_ship,
+        "suite": cmd_suite,
     }
     if args.toy_command not in handlers:
         raise UserError(f"unknown toy subcommand {args.toy_command!r}")
@@ -113,4 +114,13 @@ def cmd_ship(args: argparse.Namespace) -> int:
         print(f"example faces: {ship.write_example_faces(world_seed=_world_seed(args))}")
     if args.judges:
         print(f"judges: {ship.ship_judges(args.judges)}")
+    return 0
+
+
+def cmd_suite(args: argparse.Namespace) -> int:
+    from .suite import write_suite
+
+    if args.prompts_per_identity < 1:
+        raise UserError("--prompts-per-identity must be at least 1")
+    print(f"suite: {write_suite(args.out, args.prompts_per_identity, _world_seed(args))}")
     return 0

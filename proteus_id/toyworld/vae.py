@@ -5,7 +5,7 @@ two phases on freshly rendered data (identities of the `train` split, never the 
 
 1. images: single frames and reference face crops (the pipeline VAE-encodes the face crop as one frame), which
    teaches the spatial path cheaply;
-2. clips: 9-frame windows on 32 x 32 crops (the temporal path, cheaply);
+2. clips: 9-frame windows on 32 x 32 crops (the temporal path, cheaply), then both again on full 64 x 64 frames;
 3. full: whole 17-frame clips, the exact chunking the pipeline uses at inference (9 + 8 frames encoded, 3 + 2
    latent frames decoded, with the conv cache between chunks).
 
@@ -42,10 +42,12 @@ VAE_CONFIG = dict(
 
 @dataclass
 class VAETrainConfig:
-    # (name, steps, batch, frames, crop): CPU time is scarce, so most steps see single frames or 9-frame clips on
-    # random 32 x 32 crops (GroupNorm statistics of crops are close enough to full frames', as with Stable
-    # Diffusion's VAEs trained on crops), and the last phase trains on whole 17-frame clips exactly as inferred.
-    phases: tuple = (("images", 500, 8, 1, 32), ("clips", 300, 2, 9, 32), ("full", 60, 1, 17, None))
+    # (name, steps, batch, frames, crop): CPU time is scarce, so the first steps see single frames or 9-frame clips
+    # on random 32 x 32 crops (cheap; GroupNorm statistics of crops are close to full frames', as with Stable
+    # Diffusion's VAEs trained on crops), then full 64 x 64 frames and 9-frame clips, and the last phase whole
+    # 17-frame clips exactly as inferred (two encoder chunks with the conv cache between them).
+    phases: tuple = (("images", 1500, 8, 1, 32), ("clips", 900, 2, 9, 32), ("images64", 800, 6, 1, None),
+                     ("clips64", 800, 2, 9, None), ("full", 60, 1, 17, None))
     lr: float = 1e-3
     kl_weight: float = 1e-4
     gradient_weight: float = 0.5
