@@ -39,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="run folder (checkpoint, losses.jsonl, vae/, vae_metrics.json)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--scale", type=float, default=1.0, help="multiply every phase's step count (0.01 for a smoke run)")
+    p.add_argument("--decoder-only-from", metavar="VAE_DIR",
+                   help="fine-tune only the decoder of this finished VAE (latent space and caches unchanged)")
 
     p = sub.add_parser("train-encoder", parents=[common], help="train the identity encoder (face backend 'toyworld')")
     p.add_argument("--out", required=True)

@@ -54,10 +54,16 @@ def cmd_sheet(args: argparse.Namespace) -> int:
 
 
 def cmd_train_vae(args: argparse.Namespace) -> int:
-    from .vae import VAETrainConfig, train_vae
+    from .vae import DecoderTuneConfig, VAETrainConfig, finetune_decoder, train_vae
 
     if args.scale <= 0:
         raise UserError("--scale must be positive")
+    if args.decoder_only_from:
+        tune = DecoderTuneConfig(seed=args.seed + 1, world_seed=_world_seed(args))
+        tune.phases = tuple((n, max(1, round(s * args.scale)), b, f) for n, s, b, f in tune.phases)
+        path = finetune_decoder(args.out, args.decoder_only_from, tune)
+        print(f"VAE (decoder fine-tuned) written to {path} (metrics: {Path(args.out) / 'vae_metrics.json'})")
+        return 0
     cfg = VAETrainConfig(seed=args.seed, world_seed=_world_seed(args))
     cfg.phases = tuple((n, max(1, round(s * args.scale)), b, f, c) for n, s, b, f, c in cfg.phases)
     path = train_vae(args.out, cfg)

@@ -233,3 +233,77 @@ def finalise_vae(vae, out: Path, world_seed: int = DEFAULT_WORLD_SEED) -> Path:
     logger.info("VAE: clip PSNR %.2f dB, crop PSNR %.2f dB on evaluation identities; scaling factor %.4f",
                 metrics["eval_identities"]["clip_psnr_db"], metrics["eval_identities"]["crop_psnr_db"], vae.config.scaling_factor)
     return out / "vae"
+
+
+@dataclass
+class DecoderTuneConfig:
+    # (name, steps, batch, frames): full-resolution clips only; 17-frame clips exercise the inference chunking
+    phases: tuple = (("clips64", 300, 2, 9), ("full", 150, 1, 17))
+    lr: float = 3e-4
+    gradient_weight: float = 0.5
+    seed: int = 2
+    world_seed: int = DEFAULT_WORLD_SEED
+    checkpoint_every: int = 50
+    log_every: int = 10
+
+
+def finetune_decoder(out_dir: str | Path, vae_dir: str | Path, cfg: DecoderTuneConfig, progress: bool = True) -> Path:
+    """Train only the decoder of a finished VAE. The encoder (and so the latent space, the feature caches made
+    with it and any transformer trained on them) stays exactly the same; the decoder gets sharper. Resumable."""
+    from diffusers import AutoencoderKLCogVideoX
+    from tqdm import tqdm
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "decoder_tune_config.json").write_text(json.dumps({**asdict(cfg), "vae": str(vae_dir)}, indent=2))
+    vae = AutoencoderKLCogVideoX.from_pretrained(vae_dir)
+    vae.encoder.requires_grad_(False)
+    params = [p for n, p in vae.named_parameters() if not n.startswith("encoder.") and not n.startswith("quant_conv")]
+    optimiser = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
+    step, ckpt = 0, out / "decoder_checkpoint.pt"
+    if ckpt.is_file():
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        vae.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        step = state["step"]
+    phases = [tuple(p) for p in cfg.phases]
+    total = sum(p[1] for p in phases)
+    ends = np.cumsum([p[1] for p in phases])
+    sampler = WorldSampler(cfg.seed * 1_000_003 + step, cfg.world_seed)
+    generator = torch.Generator().manual_seed(cfg.seed + step)
+    vae.decoder.train()
+    bar = tqdm(total=total, initial=step, desc="vae decoder", disable=not progress)
+    with open(out / "decoder_losses.jsonl", "a") as log:
+        while step < total:
+            index = int(np.searchsorted(ends, step, side="right"))
+            name, length, batch, frames = phases[index]
+            for group in optimiser.param_groups:
+                group["lr"] = cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (step - (ends[index] - length)) / length)))
+            x = sampler.clips(batch, frames)
+            started = time.time()
+            with torch.no_grad():
+                z = vae.encode(x).latent_dist.sample(generator=generator)
+            y = vae.decode(z).sample
+            mse = F.mse_loss(y, x)
+            grad = sum(((y.diff(dim=d) - x.diff(dim=d)).abs().mean()) for d in (3, 4))
+            loss = (y - x).abs().mean() + mse + cfg.gradient_weight * grad
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimiser.step()
+            step += 1
+            bar.update()
+            if step % cfg.log_every == 0 or step == total:
+                log.write(json.dumps({"step": step, "phase": name, "loss": float(loss.detach()),
+                                      "psnr_db": 10 * math.log10(4.0 / max(float(mse.detach()), 1e-12)),
+                                      "seconds": round(time.time() - started, 2)}) + "\n")
+                log.flush()
+            if step % cfg.checkpoint_every == 0 or step == total:
+                _save_atomic({"model": vae.state_dict(), "optimiser": optimiser.state_dict(), "step": step}, ckpt)
+    bar.close()
+    vae.eval()
+    metrics = {"eval_identities": evaluate_vae(vae, num_clips=48, split="eval", world_seed=cfg.world_seed),
+               "scaling_factor": vae.config.scaling_factor, "decoder_only_from": str(vae_dir)}
+    vae.save_pretrained(out / "vae")
+    (out / "vae_metrics.json").write_text(json.dumps(metrics, indent=2))
+    return out / "vae"
