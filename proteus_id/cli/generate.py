@@ -32,10 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--frames", type=int, help="number of frames, 4k+1 (default: the model's, 49 as released)")
     how.add_argument("--height", type=int, help="multiple of 16 (default: the model's, 480 as released)")
     how.add_argument("--width", type=int, help="multiple of 16 (default: the model's, 720 as released)")
-    how.add_argument("--steps", type=int, default=50, help="denoising steps (default 50)")
-    how.add_argument("--guidance", type=float, default=6.0, help="text guidance scale (default 6.0)")
+    how.add_argument("--steps", type=int, help="denoising steps (default: the model's recommendation, else 50 as released)")
+    how.add_argument("--guidance", type=float,
+                     help="text guidance scale (default: the model's recommendation, else 6.0 as released)")
     how.add_argument("--seed", type=int, help="random seed (0 is a seed; default: a random one, printed)")
-    how.add_argument("--fps", type=int, default=8, help="frame rate of the file (default 8)")
+    how.add_argument("--fps", type=int, help="frame rate of the file (default: the model's, else 8)")
     how.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     how.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp16", "fp32"],
                      help="weights dtype (auto: bf16 on GPU, fp32 on CPU)")
@@ -70,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         if value is not None and value <= 0:
             raise UserError(f"{name} must be positive, got {value}")
     jobs_mod.check_video_size(height, width, frames, geometry)
+    jobs_mod.fill_generation_defaults(args, folder)
     jobs_mod.check_numbers(args.steps, args.guidance, args.fps)
     jobs_mod.check_seed(args.seed)
 
@@ -260,7 +262,8 @@ def _load_pipeline(model_dir, device: str, args: argparse.Namespace):
     return pipe
 
 
-def _generate_one(pipe, job: _Prepared, f, height: int, width: int, frames: int, args: argparse.Namespace) -> None:
+def _generate_one(pipe, job: _Prepared, f, height: int, width: int, frames: int, args: argparse.Namespace):
+    """Generate one job's video, write it, and return its frames (float (F, H, W, 3) in [0, 1])."""
     from ..pipeline.video import write_video
     from . import generate_jobs as jobs_mod
 
@@ -277,3 +280,4 @@ def _generate_one(pipe, job: _Prepared, f, height: int, width: int, frames: int,
         logger.info("%s exists and is replaced", job.out)
     path = write_video(result.frames[0], job.out, fps=args.fps)
     print(f"wrote {path} (seed {seed}, {frames} frames {height}x{width})")
+    return result.frames[0]

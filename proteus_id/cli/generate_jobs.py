@@ -72,6 +72,18 @@ def check_video_size(height: int, width: int, frames: int, geometry: ModelGeomet
         raise UserError("--frames: " + error.replace("num_frames", "the frame count"))
 
 
+RELEASED_DEFAULTS = {"steps": 50, "guidance": 6.0, "fps": 8}  # the release's inference settings (PAPER.md section 8)
+
+
+def fill_generation_defaults(args, folder: ModelFolder) -> None:
+    """Settings the user left out come from the model's `generation_defaults` in model_index.json (a small model
+    may want fewer steps or less guidance than the release), else from the release's defaults."""
+    recommended = folder.model_index.get("generation_defaults") or {}
+    for name, released in RELEASED_DEFAULTS.items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, type(released)(recommended.get(name, released)))
+
+
 def check_numbers(steps: int, guidance: float, fps: int) -> None:
     if steps < 1:
         raise UserError(f"--steps must be at least 1, got {steps}")

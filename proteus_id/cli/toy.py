@@ -9,6 +9,7 @@
     proteus-id toy configs --root DIR                                        precompute/train configs of the recipe
     proteus-id toy suite --out DIR                                           benchmark suite of the 150 evaluation identities
     proteus-id toy ship --model DIR --transformer DIR [--judges DIR]        copy the result into proteus_id/assets/
+    proteus-id toy reproduce --root DIR                                      all of the above + the ablation table
 
 Each training command resumes from its checkpoint when run again with the same --out.
 """
@@ -71,6 +72,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--card", help="model card (README.md) to put in the model folder")
     p.add_argument("--judges", help="judges folder written by train-judges (RUN/judges)")
     p.add_argument("--faces", action="store_true", help="(re)write the example reference faces")
+
+    p = sub.add_parser("reproduce", parents=[common],
+                       help="the whole recipe (data, parts, every ablation row, benchmarks) and the ablation table")
+    p.add_argument("--root", required=True, help="run root: data/, parts/, models/, runs/, bench/, ablation/, logs/")
+    p.add_argument("--rows", help="comma-separated ablation rows (default: all)")
+    p.add_argument("--max-steps", type=int, default=4000, help="training steps of every row (the same budget)")
+    p.add_argument("--identities", type=int, default=2000, help="training identities (2 clips each)")
+    p.add_argument("--vae-scale", type=float, default=1.0, help="multiply the VAE's step counts")
+    p.add_argument("--steps", type=int, default=25, help="sampling steps in the benchmark")
+    p.add_argument("--guidance", type=float, default=4.0, help="text guidance in the benchmark")
+    p.add_argument("--prompts-per-identity", type=int, default=2)
+
+    p = sub.add_parser("ablation-table", parents=[common], help="the ablation table and plot from finished benchmarks")
+    p.add_argument("--root", required=True, help="run root of `toy reproduce` (reads ROOT/bench/*/eval/summary.json)")
+    p.add_argument("--out", help="output folder (default ROOT/ablation)")
 
     p = sub.add_parser("suite", parents=[common], help="Proteus-Bench suite of the 150 evaluation identities")
     p.add_argument("--out", required=True)

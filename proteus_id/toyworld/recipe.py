@@ -27,6 +27,8 @@ def run_toy_command(args: argparse.Namespace) -> int:
         "configs": cmd_configs,
         "ship": cmd_ship,
         "suite": cmd_suite,
+        "reproduce": cmd_reproduce,
+        "ablation-table": cmd_ablation_table,
     }
     if args.toy_command not in handlers:
         raise UserError(f"unknown toy subcommand {args.toy_command!r}")
@@ -129,4 +131,33 @@ def cmd_suite(args: argparse.Namespace) -> int:
     if args.prompts_per_identity < 1:
         raise UserError("--prompts-per-identity must be at least 1")
     print(f"suite: {write_suite(args.out, args.prompts_per_identity, _world_seed(args))}")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from .ablation import Recipe, ReproduceSettings
+    from .train_configs import ROWS
+
+    rows = tuple(r.strip() for r in args.rows.split(",") if r.strip()) if args.rows else tuple(ROWS)
+    if args.max_steps < 1 or args.steps < 1 or args.identities < 1:
+        raise UserError("--max-steps, --steps and --identities must be at least 1")
+    settings = ReproduceSettings(identities=args.identities, vae_scale=args.vae_scale, max_steps=args.max_steps,
+                                 rows=rows, prompts_per_identity=args.prompts_per_identity, steps=args.steps,
+                                 guidance=args.guidance, threads=args.threads)
+    out = Recipe(args.root, settings).run()
+    print(f"ablation table: {out / 'ablation.md'} (plot {out / 'ablation.png'})")
+    return 0
+
+
+def cmd_ablation_table(args: argparse.Namespace) -> int:
+    from .ablation import BASELINES, Recipe, ReproduceSettings, write_table
+    from .train_configs import ROWS
+
+    root = Path(args.root)
+    rows = [r for r in (*ROWS, *BASELINES) if (root / "bench" / r / "eval" / "summary.json").is_file()]
+    if not rows:
+        raise UserError(f"no finished benchmark under {root / 'bench'}; run `proteus-id toy reproduce --root {root}`")
+    out = write_table({r: root / "bench" / r / "eval" / "summary.json" for r in rows},
+                      Path(args.out) if args.out else root / "ablation", budget=Recipe(root, ReproduceSettings()).budget())
+    print(f"ablation table ({len(rows)} rows): {out / 'ablation.md'}")
     return 0

@@ -93,3 +93,17 @@ def test_batch_writes_good_jobs_and_reports_the_bad_one(tiny_model_dir, features
     captured = capsys.readouterr()
     assert code == 1 and "batch: 0 written, 1 failed, 2 skipped" in captured.out
     assert "loading" not in captured.err
+
+
+def test_settings_left_out_come_from_the_model_folder(tiny_model_dir, features_file, tmp_path, capsys):
+    """A model's model_index.json may recommend steps/guidance/fps; given flags still win."""
+    model = model_with_spec(tmp_path / "model", tiny_model_dir, spec=None)
+    index = json.loads((model / "model_index.json").read_text()) if (model / "model_index.json").is_file() else {}
+    index["generation_defaults"] = {"steps": 1, "guidance": 1.0, "fps": 5}
+    (model / "model_index.json").write_text(json.dumps(index))
+    common = ["generate", "--model", str(model), "--face-features", str(features_file), "--prompt", "a person waves",
+              "--seed", "1", "--frames", "9", "--height", "32", "--width", "32"]
+    assert main([*common, "--out", str(tmp_path / "a.mp4")]) == 0, capsys.readouterr().err
+    assert read_video(tmp_path / "a.mp4")[1] == 5
+    assert main([*common, "--fps", "12", "--out", str(tmp_path / "b.mp4")]) == 0, capsys.readouterr().err
+    assert read_video(tmp_path / "b.mp4")[1] == 12

@@ -1,0 +1,328 @@
+"""The toy recipe end to end, and the ablation table: `proteus-id toy reproduce --root ROOT`.
+
+Every step is one of the project's own commands, run as a subprocess with its log in ROOT/logs/, and every step
+is skipped when its output is already there (each command also resumes by itself), so the same command continues
+a killed run:
+
+    render        proteus-id toy render         ROOT/data/train/           training clips of the `train` split
+    vae           proteus-id toy train-vae      ROOT/parts/vae/vae/
+    encoder       proteus-id toy train-encoder  ROOT/parts/encoder/face_encoder/
+    models        proteus-id toy build-model    ROOT/models/<variant>/      one per model variant, random transformer
+    configs       proteus-id toy configs        ROOT/configs/<row>.yaml
+    precompute    proteus-id precompute         ROOT/data/cache-64x64x17/   shared by every row
+    train         proteus-id train              ROOT/runs/<row>/            the same budget for every row
+    suite         proteus-id toy suite          ROOT/suite/                 the 150 evaluation identities
+    bench         proteus-id bench              ROOT/bench/<row>/           generation + evaluation with the judges
+    baselines     (this module)                 ROOT/bench/<baseline>/      videos that need no model, evaluated alike
+    table         (this module)                 ROOT/ablation/ablation.{json,md,png}
+
+Baselines: `copy_paste` (the reference crop repeated: perfect identity, no motion), `true_render` (the world's own
+render of the prompt with the right person: what a perfect model would make) and `other_identity` (the same
+render with another evaluation identity: everything right except the person, the floor of identity similarity).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from .train_configs import ROWS
+
+logger = logging.getLogger("proteus_id")
+
+BASELINES = ("copy_paste", "true_render", "other_identity")
+ROW_LABELS = {
+    "full": "Proteus-ID (MIF + TAII + AML)",
+    "mif_visual_only": "MIF without identity text",
+    "taii_static": "TAII without time modulation",
+    "no_aml": "without AML (uniform loss)",
+    "consisid_like": "ConsisID-like (no MIF, static resampler)",
+    "copy_paste": "copy-paste reference (no motion)",
+    "true_render": "true renders (upper bound)",
+    "other_identity": "another person (no identity)",
+}
+TABLE_METRICS = ("toy_facesim", "toy_text_alignment", "toy_motion_hit", "toy_attribute_hit", "dynamic_degree",
+                 "flow_magnitude", "motion_smoothness", "temporal_flicker")
+PLOT_METRICS = ("toy_facesim", "toy_text_alignment", "toy_motion_hit", "dynamic_degree", "temporal_flicker")
+PLUGIN = "proteus_id.toyworld.judge_metrics"
+EVAL_METRICS = "toy_facesim,toy_text,motion"
+
+
+@dataclass
+class ReproduceSettings:
+    identities: int = 2000
+    clips_per_identity: int = 2
+    vae_scale: float = 1.0
+    encoder_steps: int | None = None
+    max_steps: int = 4000
+    rows: tuple[str, ...] = tuple(ROWS)
+    prompts_per_identity: int = 2
+    steps: int = 25
+    guidance: float = 4.0
+    seed: int = 42
+    threads: int = 2
+
+
+class Recipe:
+    def __init__(self, root: str | Path, settings: ReproduceSettings):
+        self.root = Path(root).resolve()
+        self.s = settings
+        unknown = [r for r in settings.rows if r not in ROWS]
+        if unknown:
+            raise UserError(f"unknown ablation row(s) {', '.join(unknown)}; rows are {', '.join(ROWS)}")
+
+    # ------------------------------------------------------------------ running commands
+    def command(self, name: str, *argv: str) -> None:
+        """Run `proteus-id ARGV` with its output in ROOT/logs/NAME.log; a failure stops the recipe."""
+        logs = self.root / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(self.s.threads)}
+        logger.info("[%s] proteus-id %s", name, " ".join(argv))
+        with open(logs / f"{name}.log", "a") as log:
+            code = subprocess.call([sys.executable, "-m", "proteus_id.cli.main", *argv], stdout=log,
+                                   stderr=subprocess.STDOUT, env=env)
+        if code != 0:
+            raise UserError(f"step {name} failed (exit code {code}); see {logs / f'{name}.log'} and run again to resume")
+
+    def threads(self) -> list[str]:
+        return ["--threads", str(self.s.threads)]
+
+    # ------------------------------------------------------------------ paths
+    @property
+    def vae_dir(self) -> Path:
+        return self.root / "parts" / "vae" / "vae"
+
+    @property
+    def face_encoder_dir(self) -> Path:
+        return self.root / "parts" / "encoder" / "face_encoder"
+
+    def trained_model(self, row: str) -> Path:
+        """A model folder of the row: its base folder's parts with the trained (EMA) transformer."""
+        return self.root / "trained" / row
+
+    # ------------------------------------------------------------------ steps
+    def render(self) -> None:
+        if (self.root / "data" / "train" / "manifest.jsonl").is_file():
+            return
+        self.command("render", "toy", "render", "--out", str(self.root / "data" / "train"), "--identities",
+                     str(self.s.identities), "--clips-per-identity", str(self.s.clips_per_identity), *self.threads())
+
+    def parts(self) -> None:
+        if not (self.vae_dir / "config.json").is_file():
+            self.command("vae", "toy", "train-vae", "--out", str(self.vae_dir.parent), "--scale", str(self.s.vae_scale),
+                         *self.threads())
+        if not (self.face_encoder_dir / "identity_spec.json").is_file():
+            steps = ["--steps", str(self.s.encoder_steps)] if self.s.encoder_steps else []
+            self.command("encoder", "toy", "train-encoder", "--out", str(self.face_encoder_dir.parent), *steps,
+                         *self.threads())
+
+    def models(self) -> None:
+        for variant in sorted({ROWS[row][0] for row in self.s.rows} | {"full"}):
+            if not (self.root / "models" / variant / "transformer" / "config.json").is_file():
+                self.command(f"model-{variant}", "toy", "build-model", "--out", str(self.root / "models" / variant),
+                             "--vae", str(self.vae_dir), "--face-encoder", str(self.face_encoder_dir),
+                             "--variant", variant)
+        self.command("configs", "toy", "configs", "--root", str(self.root), "--max-steps", str(self.s.max_steps))
+
+    def precompute(self) -> None:
+        self.command("precompute", "precompute", "--config", str(self.root / "configs" / "full.yaml"))
+
+    def train(self, row: str) -> None:
+        export = self.root / "runs" / row / "transformer_ema"
+        if not (export / "config.json").is_file():
+            self.command(f"train-{row}", "train", "--config", str(self.root / "configs" / f"{row}.yaml"))
+        assemble_trained_model(self.root / "models" / ROWS[row][0], export, self.trained_model(row))
+
+    def suite(self) -> Path:
+        path = self.root / "suite" / "suite.jsonl"
+        if not path.is_file():
+            self.command("suite", "toy", "suite", "--out", str(path.parent), "--prompts-per-identity",
+                         str(self.s.prompts_per_identity))
+        return path
+
+    def bench(self, row: str, suite: Path) -> None:
+        self.command(f"bench-{row}", "bench", "--model", str(self.trained_model(row)), "--suite", str(suite),
+                     "--out", str(self.root / "bench" / row), "--steps", str(self.s.steps), "--guidance-scale",
+                     str(self.s.guidance), "--seed", str(self.s.seed), "--plugin", PLUGIN, "--metrics", EVAL_METRICS,
+                     "--no-progress")
+
+    def baseline(self, kind: str, suite: Path) -> None:
+        run = self.root / "bench" / kind
+        manifest = write_baseline_videos(kind, suite, run)
+        self.command(f"eval-{kind}", "evaluate", "--manifest", str(manifest), "--out", str(run / "eval"),
+                     "--plugin", PLUGIN, "--metrics", EVAL_METRICS, "--no-progress")
+
+    def run(self) -> Path:
+        self.render()
+        self.parts()
+        self.models()
+        self.precompute()
+        for row in self.s.rows:
+            self.train(row)
+        suite = self.suite()
+        for row in self.s.rows:
+            self.bench(row, suite)
+        for kind in BASELINES:
+            self.baseline(kind, suite)
+        rows = [*self.s.rows, *BASELINES]
+        return write_table({row: self.root / "bench" / row / "eval" / "summary.json" for row in rows},
+                           self.root / "ablation", budget=self.budget())
+
+    def budget(self) -> dict:
+        config = (self.root / "configs" / "full.yaml").read_text() if (self.root / "configs" / "full.yaml").is_file() else ""
+        import yaml
+
+        cfg = yaml.safe_load(config) or {}
+        return {"max_steps": cfg.get("max_steps"), "batch_size": cfg.get("batch_size"), "seed": cfg.get("seed"),
+                "sampling_steps": self.s.steps, "guidance": self.s.guidance, "sampling_seed": self.s.seed}
+
+
+def assemble_trained_model(base: Path, transformer: Path, out: Path) -> Path:
+    """`out` = links to `base`'s components + the trained transformer (a model folder `bench` accepts)."""
+    if not (transformer / "config.json").is_file():
+        raise UserError(f"{transformer} holds no trained transformer; train the row first")
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("tokenizer", "text_encoder", "vae", "scheduler", "face_encoder", "model_index.json"):
+        link = out / name
+        if not link.exists():
+            os.symlink(os.path.relpath(base / name, out), link)
+    link = out / "transformer"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    os.symlink(os.path.relpath(transformer, out), link)
+    return out
+
+
+# ---------------------------------------------------------------------- baselines
+
+
+def baseline_frames(kind: str, identity_number: int, prompt: str, reference: np.ndarray, world_seed: int,
+                    other_number: int | None = None) -> np.ndarray:
+    """uint8 (17, 64, 64, 3) frames of one baseline video."""
+    from .captions import parse_prompt
+    from .traits import Scene, sample_identity
+    from .world import FRAME_SIZE, NUM_FRAMES, ClipSpec, render_clip
+
+    if kind == "copy_paste":
+        from PIL import Image
+
+        still = np.asarray(Image.fromarray(reference).convert("RGB").resize((FRAME_SIZE, FRAME_SIZE)))
+        return np.repeat(still[None], NUM_FRAMES, axis=0)
+    wanted = parse_prompt(prompt)
+    missing = [k for k in ("garment", "clothes_colour", "background", "lighting", "motion") if k not in wanted]
+    if missing:
+        raise UserError(f"the prompt {prompt!r} does not name the world's {', '.join(missing)}")
+    scene = Scene(wanted["garment"], wanted["clothes_colour"], wanted.get("hat", "none"),
+                  wanted.get("hat_colour", "none"), wanted["background"], wanted["lighting"], wanted["motion"],
+                  wanted.get("speed", "normal"))
+    number = identity_number if kind == "true_render" else other_number
+    spec = ClipSpec(sample_identity(number, world_seed), scene, prompt, "", clip_index=90_000, world_seed=world_seed)
+    return render_clip(spec).frames
+
+
+def write_baseline_videos(kind: str, suite_path: Path, run: Path) -> Path:
+    """Videos of a baseline for every job of the suite (kept when already there) and their run manifest."""
+    from PIL import Image
+
+    from ..evaluation.bench import manifest_rows, video_path
+    from ..evaluation.manifest import write_manifest
+    from ..evaluation.suite.schema import load_suite
+    from ..pipeline.video import write_video
+    from .traits import DEFAULT_WORLD_SEED
+
+    if kind not in BASELINES:
+        raise UserError(f"unknown baseline {kind!r}; choose one of {', '.join(BASELINES)}")
+    suite = load_suite(suite_path)
+    numbers = sorted({int(i.id[4:]) for i in suite.identities})
+    for job in suite.jobs():
+        path = video_path(run, job)
+        if path.is_file():
+            continue
+        number = int(job.identity.id[4:])  # "evalNNN"
+        other = numbers[(numbers.index(number) + len(numbers) // 2) % len(numbers)]
+        reference = np.asarray(Image.open(job.identity.image).convert("RGB"))
+        frames = baseline_frames(kind, number, job.text, reference, DEFAULT_WORLD_SEED, other)
+        write_video(frames, path, fps=8)  # as `bench` writes generated videos
+    manifest = run / "manifest.jsonl"
+    write_manifest(manifest_rows(suite, run), manifest)
+    return manifest
+
+
+# ---------------------------------------------------------------------- the table
+
+
+def load_summaries(paths: dict[str, Path]) -> dict[str, dict]:
+    out = {}
+    for row, path in paths.items():
+        if not Path(path).is_file():
+            raise UserError(f"no evaluation summary for row {row} at {path}; run its bench first")
+        out[row] = json.loads(Path(path).read_text())
+    return out
+
+
+def write_table(paths: dict[str, Path], out_dir: Path, budget: dict | None = None) -> Path:
+    """ablation.json (every row's mean and 95% interval per metric), ablation.md (the table) and ablation.png."""
+    from ..atomic import write_json_atomic, write_text_atomic
+
+    summaries = load_summaries(paths)
+    table = {row: {m: _stats(s, m) for m in TABLE_METRICS} for row, s in summaries.items()}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out_dir / "ablation.json", {"budget": budget or {}, "rows": table,
+                                                  "videos": {r: s["counts"] for r, s in summaries.items()}})
+    lines = ["| row | " + " | ".join(TABLE_METRICS) + " |", "|---|" + "---|" * len(TABLE_METRICS)]
+    for row, stats in table.items():
+        cells = [_cell(stats[m]) for m in TABLE_METRICS]
+        lines.append(f"| {ROW_LABELS.get(row, row)} | " + " | ".join(cells) + " |")
+    note = ("Means over the suite's videos, 95% bootstrap interval of the mean in brackets. toy_* metrics are the "
+            "world's judges (independent of the conditioning encoder); motion metrics are OpenCV DIS flow.")
+    write_text_atomic(out_dir / "ablation.md", "\n".join(lines) + "\n\n" + note + "\n")
+    plot_table(table, out_dir / "ablation.png")
+    return out_dir
+
+
+def _stats(summary: dict, metric: str) -> dict:
+    s = summary.get("metrics", {}).get(metric, {})
+    return {"mean": s.get("mean"), "ci95": s.get("ci95"), "n": s.get("n", 0)}
+
+
+def _cell(stats: dict) -> str:
+    if stats["mean"] is None:
+        return "n/a"
+    lo, hi = stats["ci95"]
+    return f"{stats['mean']:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def plot_table(table: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..atomic import atomic_path
+
+    rows = list(table)
+    fig, axes = plt.subplots(1, len(PLOT_METRICS), figsize=(3.2 * len(PLOT_METRICS), 0.42 * len(rows) + 1.4),
+                             sharey=True)
+    colours = ["#3b6fb6" if r in ROWS else "#9a9a9a" for r in rows]
+    y = np.arange(len(rows))
+    for ax, metric in zip(axes, PLOT_METRICS):
+        means = np.array([table[r][metric]["mean"] if table[r][metric]["mean"] is not None else np.nan for r in rows])
+        lo = np.array([table[r][metric]["ci95"][0] if table[r][metric]["ci95"] else np.nan for r in rows])
+        hi = np.array([table[r][metric]["ci95"][1] if table[r][metric]["ci95"] else np.nan for r in rows])
+        ax.barh(y, means, color=colours, xerr=[means - lo, hi - means], capsize=2)
+        ax.set_title(metric, fontsize=9)
+        ax.tick_params(labelsize=8)
+    axes[0].set_yticks(y, [ROW_LABELS.get(r, r) for r in rows])
+    axes[0].invert_yaxis()  # first row on top (the axes share y)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)

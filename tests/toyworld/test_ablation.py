@@ -1,0 +1,114 @@
+"""The ablation's baselines and its table: baselines mean what their names say (checked with the shipped judges),
+the table carries every row's numbers, and the trained-model folder links the right parts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from proteus_id.errors import UserError
+from proteus_id.evaluation.suite.schema import load_suite
+from proteus_id.toyworld.ablation import assemble_trained_model, baseline_frames, write_baseline_videos, write_table
+from proteus_id.toyworld.judge_eval import JudgeSet
+from proteus_id.toyworld.ship import JUDGES_DIR
+from proteus_id.toyworld.suite import write_suite
+from proteus_id.toyworld.traits import DEFAULT_WORLD_SEED
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    return load_suite(write_suite(tmp_path_factory.mktemp("suite"), prompts_per_identity=1))
+
+
+def test_baselines_by_the_judges(suite):
+    judges = JudgeSet.load(JUDGES_DIR)
+    same, other, still_motion = [], [], []
+    for job in suite.jobs()[:8]:
+        number = int(job.identity.id[4:])
+        reference = np.asarray(Image.open(job.identity.image).convert("RGB"))
+        truth = baseline_frames("true_render", number, job.text, reference, DEFAULT_WORLD_SEED)
+        wrong = baseline_frames("other_identity", number, job.text, reference, DEFAULT_WORLD_SEED, (number + 75) % 150)
+        copy = baseline_frames("copy_paste", number, job.text, reference, DEFAULT_WORLD_SEED)
+        assert truth.shape == wrong.shape == copy.shape == (17, 64, 64, 3)
+        assert (copy == copy[:1]).all()  # the reference, repeated
+        assert judges.text_alignment(truth, job.text)["text_alignment"] >= 0.5  # the prompt, rendered
+        same.append(judges.identity_similarity(job.identity.image, truth).mean())
+        other.append(judges.identity_similarity(job.identity.image, wrong).mean())
+        still_motion.append(judges.motion(copy)["motion"])
+    assert np.mean(same) > np.mean(other) + 0.3, (same, other)
+    assert still_motion.count("still") >= 6
+
+
+def test_a_prompt_outside_the_world_is_refused():
+    with pytest.raises(UserError, match="does not name"):
+        baseline_frames("true_render", 0, "A person dances in the rain.", np.zeros((64, 64, 3), np.uint8),
+                        DEFAULT_WORLD_SEED)
+
+
+def test_baseline_videos_are_kept_on_a_rerun(suite, tmp_path):
+    import proteus_id.toyworld.ablation as ablation
+
+    small = tmp_path / "suite.jsonl"
+    lines = [json.loads(line) for line in suite.path.read_text().splitlines()]
+    keep = {"eval000", "eval001"}
+    rows = [r for r in lines if r["type"] == "suite" or (r["type"] == "identity" and r["id"] in keep)
+            or (r["type"] == "prompt" and r["id"].split("-")[0] in keep)
+            or (r["type"] == "job" and r["identity"] in keep)]
+    for r in rows:
+        if r["type"] == "identity":
+            r["image"] = str(suite.path.parent / r["image"])
+    small.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    manifest = write_baseline_videos("true_render", small, tmp_path / "run")
+    videos = sorted((tmp_path / "run" / "videos").glob("*.mp4"))
+    assert len(videos) == 2 and len(manifest.read_text().splitlines()) == 2
+    stamps = [v.stat().st_mtime_ns for v in videos]
+    calls = []
+    original = ablation.baseline_frames
+    ablation.baseline_frames = lambda *a, **k: calls.append(a) or original(*a, **k)
+    try:
+        write_baseline_videos("true_render", small, tmp_path / "run")
+    finally:
+        ablation.baseline_frames = original
+    assert calls == [] and [v.stat().st_mtime_ns for v in videos] == stamps
+
+
+def _summary(facesim: float, n: int = 10) -> dict:
+    return {"counts": {"rows": n, "ok": n, "failed": 0},
+            "metrics": {"toy_facesim": {"n": n, "mean": facesim, "ci95": [facesim - 0.01, facesim + 0.01]},
+                        "dynamic_degree": {"n": n, "mean": 0.5, "ci95": [0.4, 0.6]}}}
+
+
+def test_table_and_plot(tmp_path):
+    paths = {}
+    for row, value in (("full", 0.71), ("consisid_like", 0.42), ("copy_paste", 0.93)):
+        paths[row] = tmp_path / row / "summary.json"
+        paths[row].parent.mkdir()
+        paths[row].write_text(json.dumps(_summary(value)))
+    out = write_table(paths, tmp_path / "ablation", budget={"max_steps": 10})
+    table = json.loads((out / "ablation.json").read_text())
+    assert table["rows"]["full"]["toy_facesim"]["mean"] == 0.71 and table["budget"]["max_steps"] == 10
+    assert table["rows"]["full"]["toy_text_alignment"]["mean"] is None  # not measured: n/a, never made up
+    md = (out / "ablation.md").read_text()
+    assert "0.710 [0.700, 0.720]" in md and "ConsisID-like" in md and "n/a" in md
+    assert Image.open(out / "ablation.png").size[0] > 500
+    with pytest.raises(UserError, match="no evaluation summary"):
+        write_table({"full": tmp_path / "missing.json"}, tmp_path / "x")
+
+
+def test_trained_model_folder_links_the_base_parts(tmp_path):
+    base = tmp_path / "base"
+    for name in ("tokenizer", "text_encoder", "vae", "scheduler", "face_encoder", "transformer"):
+        (base / name).mkdir(parents=True)
+    (base / "model_index.json").write_text("{}")
+    trained = tmp_path / "runs" / "full" / "transformer_ema"
+    trained.mkdir(parents=True)
+    (trained / "config.json").write_text("{}")
+    out = assemble_trained_model(base, trained, tmp_path / "trained" / "full")
+    assert (out / "transformer").resolve() == trained.resolve()
+    assert (out / "vae").resolve() == (base / "vae").resolve()
+    assemble_trained_model(base, trained, out)  # again: links replaced, not an error
+    with pytest.raises(UserError, match="no trained transformer"):
+        assemble_trained_model(base, tmp_path / "nothing", tmp_path / "trained" / "x")
