@@ -36,7 +36,13 @@ def encode_rle(mask: np.ndarray) -> list[int]:
 def decode_rle(size: list[int] | tuple[int, int], counts: list[int]) -> np.ndarray:
     """Uncompressed COCO counts -> (H, W) bool mask. Raises AnnotationError when the runs do not cover H*W."""
     height, width = int(size[0]), int(size[1])
-    counts = np.asarray(counts, dtype=np.int64)
+    try:  # strings, nulls, nested or ragged lists are a decoding error of this annotation, not a crash
+        values = np.asarray(counts)
+        if values.size and values.dtype.kind not in "iu":
+            raise TypeError(values.dtype)
+        counts = values.astype(np.int64)
+    except (TypeError, ValueError) as err:
+        raise AnnotationError("run-length counts must be a flat list of non-negative integers") from err
     if counts.ndim != 1 or (counts < 0).any():
         raise AnnotationError("run-length counts must be a flat list of non-negative integers")
     if int(counts.sum()) != height * width:

@@ -91,7 +91,8 @@ class OptimizerConfig:
 
 @dataclass
 class SchedulerConfig:
-    name: str = "cosine_with_restarts"
+    # diffusers.optimization.get_scheduler's names (piecewise_constant needs step rules this config does not carry)
+    name: Literal["cosine_with_restarts", "cosine", "linear", "polynomial", "constant", "constant_with_warmup"] = "cosine_with_restarts"
     warmup_steps: int = 200
     num_cycles: int = 1
 
@@ -252,8 +253,12 @@ def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
     for dotted, value in (overrides or {}).items():
         node = data
         *parents, last = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
+        for depth, part in enumerate(parents):
+            if node.get(part) is None:  # absent, or an empty section in the YAML
+                node[part] = {}
+            node = node[part]
+            if not isinstance(node, dict):
+                raise ConfigError(f"cannot set '{dotted}': config key '{'.'.join(parents[: depth + 1])}' is not a section")
         node[last] = value
     config = from_dict(TrainConfig, data)
     base = path.resolve().parent

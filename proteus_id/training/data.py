@@ -31,9 +31,11 @@ class CacheDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int):
         item = self.cache.items[index]
+        from safetensors import SafetensorError
+
         try:
             tensors = self.cache.load(index)
-        except (OSError, ValueError, RuntimeError) as err:  # missing/truncated shard: count it, never resample
+        except (OSError, ValueError, RuntimeError, SafetensorError) as err:  # missing/truncated shard: count it, never resample
             return BadItem(item.id, f"{err.__class__.__name__}: {err}")
         required = ("latents_mean", "image_latents_mean", "prompt_embeds", "identity_prompt_embeds", "id_cond", "motion_weight", "face_weight")
         missing = [k for k in required if k not in tensors]

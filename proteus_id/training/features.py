@@ -104,7 +104,10 @@ class FeatureExtractor:
                 f"(height, width) and {self.temporal}k+1 frames for this VAE"
             )
         self.max_text_length = cfg.get("max_text_seq_length", 226)
-        self.flow = get_flow_backend(settings.flow, **settings.flow_options)
+        flow_options = dict(settings.flow_options)
+        if settings.flow == "raft":  # RAFT-large runs where the VAE runs unless the options say otherwise
+            flow_options.setdefault("device", str(self.device))
+        self.flow = get_flow_backend(settings.flow, **flow_options)
         if face_backend is None:
             from ..identity.backends import backend_for_model, get_backend
 

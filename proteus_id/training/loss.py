@@ -45,8 +45,14 @@ def per_element_loss(
 
 
 def reduce_loss(loss: torch.Tensor, face_weight: torch.Tensor | None) -> torch.Tensor:
-    """Face-masked average over the batch (sum(l F) / sum(F)) when face_weight is given, else mean per sample, then mean."""
+    """Face-masked average over the batch (sum(l F) / sum(F)) when face_weight is given, else mean per sample, then mean.
+
+    A batch whose face weight is zero everywhere (no face detected in any frame, or the face cropped away) takes the
+    plain mean instead of 0/0 = NaN, which would poison the weights."""
+    mean = loss.mean(dim=1).mean()
     if face_weight is None:
-        return loss.mean(dim=1).mean()
+        return mean
     face_weight = face_weight.to(loss.device, loss.dtype)
-    return (loss * face_weight).sum() / face_weight.sum()
+    total = face_weight.sum()
+    masked = (loss * face_weight).sum() / total.clamp_min(torch.finfo(loss.dtype).tiny)
+    return torch.where(total > 0, masked, mean)

@@ -34,6 +34,17 @@ NEW_MODULES = ("fuse_token_former", "fuse_token_adapter", "fuse_facital_attentio
 UNUSED_PARAMETERS = ("fuse_facital_attention.latents", "fuse_facital_attention.proj_out.")
 
 
+def _first_readable(cache) -> dict | None:
+    from safetensors import SafetensorError
+
+    for index in range(len(cache)):
+        try:
+            return cache.load(index)
+        except (OSError, ValueError, RuntimeError, SafetensorError):
+            continue
+    return None
+
+
 def _uniform(rng: torch.Generator, n: int) -> torch.Tensor:
     return torch.rand(n, generator=rng)
 
@@ -98,10 +109,12 @@ class ProteusIDSpec:
         if s.get("max_text_length") != cfg.get("max_text_seq_length", 226):
             problems.append(f"prompts were encoded to {s.get('max_text_length')} tokens, the transformer uses "
                             f"{cfg.get('max_text_seq_length', 226)}")
+        item = _first_readable(cache)  # an unreadable item is the data loop's to count, not a crash here
         if len(cache) == 0:
             problems.append("it holds no item")
+        elif item is None:
+            problems.append("none of its items is readable")
         else:
-            item = cache.load(0)
             if item["id_cond"].shape[-1] != cfg["FT_clip_dim"]:
                 problems.append(f"id_cond is {item['id_cond'].shape[-1]}-d, the transformer needs {cfg['FT_clip_dim']}-d")
         if problems:

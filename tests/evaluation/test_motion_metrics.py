@@ -83,3 +83,16 @@ def test_jerky_motion_is_less_smooth_than_steady_motion():
     jerky = metric.compute(video(sliding([0.0 if k % 2 == 0 else 10.0 for k in range(17)])), ROW)  # back and forth
     assert steady["motion_smoothness"] > 0.98
     assert jerky["motion_smoothness"] < steady["motion_smoothness"] - 0.02
+
+
+def test_too_few_frames_give_no_made_up_motion_numbers():
+    from proteus_id.evaluation.metrics.base import NotApplicable
+
+    metric = MotionMetrics()
+    assert dynamic_count(2) == 1  # VBench's round(4 * 2 / 16) is 0: any two frames would count as moving
+    two = metric.compute(video(sliding([0.0, 0.0])), ROW)
+    assert two["dynamic_degree"] == 0.0  # two identical frames are not moving
+    assert "motion_smoothness" not in two  # no frame between two neighbours to rebuild: undefined, not 1.0
+    assert metric.compute(video(sliding([0.0] * 6), fps=24.0), ROW)["dynamic_degree"] == 0.0  # 2 kept frames
+    with pytest.raises(NotApplicable, match="no frame pair"):
+        metric.compute(video(sliding([0.0])), ROW)

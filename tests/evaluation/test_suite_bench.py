@@ -56,6 +56,25 @@ def test_example_suite_loads_and_bad_lines_name_the_line(tmp_path):
         load_suite(bad)
 
 
+
+def test_shipped_schema_accepts_the_shipped_suite_files_and_requires_what_the_loader_requires():
+    """schema_v1.json is the published format: it must agree with the loader and with the files we ship."""
+    jsonschema = pytest.importorskip("jsonschema")
+    from importlib import resources
+
+    from proteus_id.evaluation.suite.schema import IDENTITY_REQUIRED, PROMPT_REQUIRED
+
+    folder = resources.files("proteus_id.evaluation.suite")
+    schema = json.loads(folder.joinpath("schema_v1.json").read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    for name in ("prompts_v1.jsonl", "example_suite.jsonl"):
+        for line in folder.joinpath(name).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                assert validator.is_valid(json.loads(line)), (name, line[:80])
+    required = {branch["properties"]["type"]["const"]: set(branch["required"]) - {"type"} for branch in schema["oneOf"]}
+    assert required["identity"] == set(IDENTITY_REQUIRED) and required["prompt"] == set(PROMPT_REQUIRED)
+
+
 class _TinyFaceBackend:
     """Registered as a face backend for the test: features shaped for the tiny model, the photo as the face crop."""
 

@@ -67,3 +67,15 @@ def test_clip_normalized_alternative_is_bounded_and_ordered():
     released = motion_weight_pixels(magnitude, person, "released")
     assert released[0, 0, 1, 1] > 0.85  # the released sigmoid already saturates at 2 px
     assert motion_weight_pixels(magnitude, person, "none").abs().sum() == 0
+
+
+def test_face_branch_without_any_face_is_the_mean_not_nan():
+    """A batch whose face weight is zero everywhere (no detection, or the face cropped away) must not give 0/0."""
+    loss = torch.rand(2, 12, dtype=torch.float64, requires_grad=True)
+    value = reduce_loss(loss, torch.zeros(2, 12))
+    assert torch.isfinite(value) and torch.allclose(value, loss.mean())
+    value.backward()
+    assert torch.isfinite(loss.grad).all()
+    face = torch.zeros(2, 12)
+    face[0, :3] = 1
+    assert torch.allclose(reduce_loss(loss, face), loss[0, :3].mean())

@@ -131,3 +131,24 @@ def test_png_masks_load_and_missing_files_are_errors(dataset, tmp_path):
     bad = _rewrite(dataset, tmp_path / "bad.jsonl", {0: lambda r: with_png_masks(r, True)})
     report = validate_manifest(bad)
     assert report.rows_with_errors == 1 and "1 mask file(s) missing" in report.issues[0].errors[0]
+
+
+def test_malformed_run_lengths_are_a_row_error_not_a_crash(dataset, tmp_path, capsys):
+    """Counts that are not integers (a string, a null) are reported on their row; the validator keeps going."""
+    from proteus_id.training.annotations import AnnotationError, load_masks
+
+    def bad_counts(value):
+        def edit(row):
+            row["annotations"]["person_masks"]["counts"][0] = value
+            return json.dumps(row)
+        return edit
+
+    (tmp_path / "videos").symlink_to(dataset.parent / "videos")
+    bad = _rewrite(dataset, tmp_path / "bad.jsonl", {0: bad_counts("abc"), 1: bad_counts([1, None])})
+    report = validate_manifest(bad)
+    assert report.rows_with_errors == 2 and report.trainable_rows == 1
+    assert all("run-length counts" in i.errors[0] for i in report.issues)
+    assert main(["data", "validate", str(bad)]) == 1
+    assert "line 1 (clip_000): error: annotations.person_masks frame 0" in capsys.readouterr().out
+    with pytest.raises(AnnotationError, match="clip frame 0"):  # precompute counts it as a failed row
+        load_masks({"format": "rle", "size": [2, 2], "counts": ["abc"]}, tmp_path, [0], key="annotations.person_masks")

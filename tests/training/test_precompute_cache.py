@@ -123,3 +123,20 @@ def test_mask_fallbacks(training_data):
     bare = load_clip(row, 32, 32, 9, 1)
     assert bare.notes == {"person_mask": "whole_frame", "face_mask": "none"} and bare.person_mask.min() == 1
     assert bare.face_mask is None and bare.frames.shape == (9, 32, 32, 3)
+
+
+def test_raft_runs_on_the_precompute_device(training_data, monkeypatch):
+    """flow: raft gets the extractor's device unless flow_options names one (RAFT-large on the CPU beside a GPU VAE
+    would dominate precompute)."""
+    from proteus_id.motion import flow
+    from proteus_id.training.features import FeatureExtractor
+    from training_helpers import TinyTestBackend
+
+    model, _, _ = training_data
+    seen = []
+    monkeypatch.setattr(flow, "get_flow_backend", lambda name, **options: seen.append((name, options)))
+    settings = FeatureSettings(model=str(model), **{**PRECOMPUTE, "flow": "raft", "flow_options": {"weights": "raft.pth"}})
+    FeatureExtractor(settings, "cpu", face_backend=TinyTestBackend())
+    settings.flow_options = {"weights": "raft.pth", "device": "cuda:1"}
+    FeatureExtractor(settings, "cpu", face_backend=TinyTestBackend())
+    assert seen == [("raft", {"weights": "raft.pth", "device": "cpu"}), ("raft", {"weights": "raft.pth", "device": "cuda:1"})]

@@ -231,3 +231,49 @@ def test_export_has_the_released_layout(golden, tmp_path):
     missing = {k for k in official_config if not k.startswith("_")} - set(exported_config)
     assert not missing
     assert exported_config["_class_name"] == "ProteusIDTransformer3DModel"
+
+
+def test_more_config_errors_name_the_key(tmp_path, training_data):
+    """A scheduler name get_scheduler does not know, and --set onto a non-section, fail as config errors."""
+    model, _, cache = training_data
+    good = dict(model=str(model), output_dir=str(tmp_path / "o"), data={"cache": str(cache)})
+    with pytest.raises(ConfigError, match="config key 'lr_scheduler.name': expected 'cosine_with_restarts'"):
+        load_config(write_config(tmp_path / "s.yaml", **good, lr_scheduler={"name": "cosine_restart"}))
+    path = write_config(tmp_path / "g.yaml", **good)
+    with pytest.raises(ConfigError, match="cannot set 'max_steps.x': config key 'max_steps' is not a section"):
+        load_config(path, {"max_steps.x": 1})
+    path.write_text(path.read_text() + "ema:\n")  # an empty section in the YAML
+    assert load_config(path, {"ema.enabled": True}).ema.enabled
+
+
+def test_unreadable_cache_items_are_counted_and_stop_the_run(training_data, tmp_path):
+    """A truncated shard: its items are skipped with a reason (never resampled); past data.max_bad_fraction the run
+    stops with an error; below it the counts are kept in the checkpoint."""
+    import shutil
+
+    from proteus_id.training.cache import FeatureCache, list_shards
+    from proteus_id.training.data import BadItem, CacheDataset
+    from proteus_id.training.trainer import train
+
+    model, _, clean = training_data
+    cache = tmp_path / "cache"
+    shutil.copytree(clean, cache)
+    shard = list_shards(cache)[0]
+    data = shard.read_bytes()
+    shard.write_bytes(data[: len(data) // 2])
+    broken = {entry["id"] for entry in json.loads((cache / "index.json").read_text())["items"] if entry["shard"] == shard.name}
+    dataset = CacheDataset(FeatureCache(cache))
+    items = [dataset[i] for i in range(len(dataset))]
+    assert {i.id for i in items if isinstance(i, BadItem)} == broken and len(broken) == 2
+    assert all("SafetensorError" in i.reason for i in items if isinstance(i, BadItem))
+
+    common = dict(model=str(model), data={"cache": str(cache), "max_bad_fraction": 0.05}, batch_size=2)
+    strict = load_config(write_config(tmp_path / "strict.yaml", output_dir=str(tmp_path / "s"), **common, max_steps=30))
+    with pytest.raises(UserError, match="cache items were unreadable .more than data.max_bad_fraction 0.05"):
+        train(strict)
+    common["data"]["max_bad_fraction"] = 1.0
+    tolerant = load_config(write_config(tmp_path / "tolerant.yaml", output_dir=str(tmp_path / "t"), **common, max_steps=2,
+                                        checkpoint={"every_steps": 2, "keep_last": 1, "export_transformer": False}))
+    assert train(tolerant).step == 2
+    state = json.loads((tmp_path / "t" / "checkpoints" / "checkpoint-0000002" / "trainer_state.json").read_text())
+    assert state["bad_items"] > 0 and sum(state["bad_reasons"].values()) == state["bad_items"]

@@ -8,14 +8,17 @@ all frames). Flow is computed between consecutive kept frames, in pixels of the 
 - dynamic_degree     VBench's rule, per video 0 or 1 (the set's mean is the share of moving videos). Per pair, the
                      score is the mean of the largest 5% flow lengths; a pair moves when its score exceeds
                      thres = 6.0 * (min(H, W) / 256) * max(1, 8 / fps)  (11.25 px for 480 x 720 at 8 fps);
-                     the video moves when at least round(4 * N / 16) pairs move (N kept frames; 12 of 48 pairs
-                     for 49 frames). The resolution factor keeps the rule at the same share of the frame size.
+                     the video moves when at least max(1, round(4 * N / 16)) pairs move (N kept frames; 12 of 48
+                     pairs for 49 frames). The resolution factor keeps the rule at the same share of the frame size.
+                     (VBench's round() gives 0 for N = 2, which would call every 2-frame video moving.)
 - motion_smoothness  VBench's definition with flow interpolation in place of AMT: every odd kept frame is rebuilt
                      from its two neighbours by warping each half-way along the DIS flow between them and averaging;
                      score = (255 - mean |rebuilt - real|) / 255. 1.0 for a still video; jerky motion lowers it.
+                     Needs 3 kept frames (no value below that).
 - temporal_flicker   motion-compensated change: the next frame warped back onto the current one by the flow,
                      mean absolute grey-level difference over pixels that stay inside the frame (0..255, lower is
                      steadier). Unlike VBench's raw frame difference it does not count smooth motion as flicker.
+A video with fewer than 2 kept frames has no motion values (a note says why), never a stand-in 0 or 1.
 Numbers from DIS and from RAFT/AMT differ; compare models under one backend only.
 """
 
@@ -24,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..video import VideoSample
-from .base import Metric, MetricUnavailable
+from .base import Metric, MetricUnavailable, NotApplicable
 
 VBENCH_BASE_THRESHOLD = 6.0  # px at a 256 px short side and 8 fps
 VBENCH_TOP_SHARE = 0.05
@@ -41,7 +44,9 @@ def dynamic_threshold(height: int, width: int, fps: float) -> float:
 
 
 def dynamic_count(num_frames: int) -> int:
-    return round(4 * (num_frames / 16.0))
+    """Moving pairs needed for a moving video: VBench's round(4 * N / 16), but at least one pair (VBench's rule gives
+    0 for N = 2 kept frames, and then any two frames, even identical ones, count as moving)."""
+    return max(1, round(4 * (num_frames / 16.0)))
 
 
 def top_share_mean(magnitude: np.ndarray, share: float = VBENCH_TOP_SHARE) -> float:
@@ -90,7 +95,7 @@ class MotionMetrics(Metric):
     def compute(self, video, row):
         frames, fps, flow = self._flows(video)
         if len(frames) < 2:
-            return {"motion_smoothness": 1.0, "temporal_flicker": 0.0, "flow_magnitude": 0.0, "dynamic_degree": 0.0}
+            raise NotApplicable(f"{len(frames)} frame at ~8 fps: no frame pair to measure motion on")
         magnitude = np.sqrt((flow**2).sum(-1))
         out = {"flow_magnitude": float(magnitude.mean())}
         h, w = frames.shape[1:3]
@@ -99,7 +104,8 @@ class MotionMetrics(Metric):
         moving_pairs = sum(s > threshold for s in scores)
         out["dynamic_degree"] = float(moving_pairs >= dynamic_count(len(frames)))
         out["temporal_flicker"] = self._flicker(frames, flow)
-        out["motion_smoothness"] = self._smoothness(frames)
+        if len(frames) >= 3:  # smoothness rebuilds a frame from its two neighbours
+            out["motion_smoothness"] = self._smoothness(frames)
         return out
 
     def collect(self, video, row):
@@ -123,8 +129,6 @@ class MotionMetrics(Metric):
         return float(np.mean(errors)) if errors else 0.0
 
     def _smoothness(self, frames: np.ndarray) -> float:
-        if len(frames) < 3:
-            return 1.0
         errors = []
         for i in range(1, len(frames) - 1, 2):
             before, real, after = frames[i - 1], frames[i], frames[i + 1]
@@ -137,7 +141,8 @@ class MotionMetrics(Metric):
         return float((255.0 - np.mean(errors)) / 255.0)
 
     def fingerprint(self) -> str:
-        return f"{self.name}:dis-{self.preset}:v1"
+        # v2: no values from fewer than 2 kept frames (smoothness: 3); dynamic degree needs at least one moving pair
+        return f"{self.name}:dis-{self.preset}:v2"
 
 
 def motion_factory(config):
