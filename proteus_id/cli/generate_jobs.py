@@ -35,6 +35,7 @@ class ModelGeometry:
     default_height: int
     default_width: int
     default_frames: int
+    fixed_size: bool = False  # learned positional embeddings (the released 5B-I2V): only the trained height x width
 
 
 def read_geometry(folder: ModelFolder) -> ModelGeometry:
@@ -50,6 +51,7 @@ def read_geometry(folder: ModelFolder) -> ModelGeometry:
         default_height=int(transformer.get("sample_height", 60)) * scale,
         default_width=int(transformer.get("sample_width", 90)) * scale,
         default_frames=int(transformer.get("sample_frames", 49)),
+        fixed_size=bool(transformer.get("use_learned_positional_embeddings", False)),
     )
 
 
@@ -65,6 +67,9 @@ def check_video_size(height: int, width: int, frames: int, geometry: ModelGeomet
     if height <= 0 or width <= 0 or height % m or width % m:
         raise UserError(f"--height and --width must be positive multiples of {m} for this model, got {height}x{width} "
                         f"(e.g. {max(m, height // m * m)}x{max(m, width // m * m)})")
+    if geometry.fixed_size and (height, width) != (geometry.default_height, geometry.default_width):
+        raise UserError(f"this model has learned positional embeddings for {geometry.default_height}x{geometry.default_width} "
+                        f"only (CogVideoX-5B-I2V), got {height}x{width}: leave out --height/--width")
     from ..pipeline.pipeline import frame_count_error  # the pipeline's own rule, checked before any weights load
 
     error = frame_count_error(frames, t, geometry.patch_size_t)
@@ -95,6 +100,8 @@ def check_numbers(steps: int, guidance: float, fps: int) -> None:
 
 def check_prompt(text: str | None, what: str = "--prompt") -> str:
     if text is None or not text.strip():
+        if "identity" in what:
+            raise UserError(f"{what} is empty: describe the person's appearance in words, or leave it out to derive one")
         raise UserError(f"{what} is missing or empty: describe the video (scene, action, camera) in words")
     return " ".join(text.split())
 

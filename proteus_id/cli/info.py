@@ -23,12 +23,13 @@ def run(args: argparse.Namespace) -> int:
         if name not in folder.found:
             continue
         path = folder.found[name]
+        readable = name not in folder.problems  # damaged weights are reported below, not read
         if name in ("transformer", "transformer_ema"):
             size = transformer_size_from_config(path)
-            stored = component_size(name, path)
-            dtypes = ", ".join(sorted(stored.dtypes)) if stored else "no safetensors"
+            stored = component_size(name, path) if readable else None
+            dtypes = ", ".join(sorted(stored.dtypes)) if stored else "no readable safetensors"
         else:
-            size = component_size(name, path)
+            size = component_size(name, path) if readable else None
             dtypes = ", ".join(sorted(size.dtypes)) if size else "-"
         if size is None:
             print(f"  {name + '/':17s} found ({_describe(name, path)})")
@@ -42,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     for name, why in folder.problems.items():
         print(f"  {name + '/':17s} UNREADABLE: {why}")
     for name in folder.missing:
+        if name in folder.problems:  # printed above, with the reason
+            continue
         print(f"  {name + '/':17s} MISSING: {REQUIRED[name]}")
     total = sum(s.parameters for s in sizes)
     print(f"total: {format_count(total)} parameters")

@@ -22,6 +22,8 @@ def load_image(source, max_side: int = MAX_SIDE, name: str | None = None) -> np.
     """Any photo -> (H, W, 3) uint8 RGB with EXIF orientation applied and the longer side at most `max_side`."""
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
+        if path.is_dir():
+            raise ImageReadError(f"image {path} is a folder, not an image file")
         if not path.is_file():
             raise ImageReadError(f"image {path} does not exist")
         if path.stat().st_size == 0:

@@ -44,6 +44,9 @@ _MARKERS = {
     "transformer_ema": ("config.json",),
     "face_encoder": (),
 }
+# components whose weights must be there before anything loads (a config without its tensors is an incomplete folder)
+_WEIGHTS = {"text_encoder", "vae", "transformer", "transformer_ema"}
+_WEIGHT_PATTERNS = ("*.safetensors", "*.safetensors.index.json", "*.bin", "*.bin.index.json")
 
 
 POINTER_FILE = "pointer.json"
@@ -84,9 +87,9 @@ class ModelFolder:
 
     def require_complete(self) -> None:
         if self.problems or self.missing:
-            parts = [f"{name}/ ({REQUIRED[name]})" for name in self.missing]
+            parts = [f"missing {name}/ ({REQUIRED[name]})" for name in self.missing if name not in self.problems]
             parts += [f"{name}/: {why}" for name, why in self.problems.items()]
-            raise ModelFolderError(f"model folder {self.root} is incomplete: missing " + "; ".join(parts))
+            raise ModelFolderError(f"model folder {self.root} is incomplete: " + "; ".join(parts))
 
     def library_class(self, component: str) -> tuple[str, str] | None:
         entry = self.model_index.get(component)
@@ -118,8 +121,52 @@ def inspect_model_folder(path: str | os.PathLike) -> ModelFolder:
         if markers and not any((sub / m).is_file() for m in markers):
             folder.problems[name] = f"no {' or '.join(markers)} inside"
             continue
-        folder.found[name] = sub
+        if name not in REQUIRED:
+            folder.found[name] = sub
+            continue
+        broken_json = _damaged_json(sub)
+        if broken_json:
+            folder.problems[name] = broken_json
+            continue
+        folder.found[name] = sub  # its config is readable (info, the trainer); generation also needs what follows
+        if name in _WEIGHTS and not any(p.is_file() for pattern in _WEIGHT_PATTERNS for p in sub.glob(pattern)):
+            folder.problems[name] = "no weights inside (*.safetensors, or a sharded *.safetensors.index.json)"
+            continue
+        truncated = _damaged_safetensors(sub)
+        if truncated:
+            folder.problems[name] = truncated
     return folder
+
+
+def _damaged_json(sub: Path) -> str | None:
+    """Cheap integrity checks before anything loads (a half-copied folder is named here, not half-way through
+    loading): every JSON file parses ..."""
+    for path in sorted(sub.glob("*.json")):
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            return f"{path.name} is not readable JSON ({err.__class__.__name__}); the file is damaged"
+    return None
+
+
+def _damaged_safetensors(sub: Path) -> str | None:
+    """... and every safetensors file holds its whole header and data (a truncated download)."""
+    import struct
+
+    for path in sorted(sub.glob("*.safetensors")):
+        try:
+            size = path.stat().st_size
+            with path.open("rb") as f:
+                (length,) = struct.unpack("<Q", f.read(8))
+                if length > size - 8:
+                    raise ValueError("header longer than the file")
+                header = json.loads(f.read(length))
+            end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+            if 8 + length + end > size:
+                raise ValueError(f"{size} bytes, {8 + length + end} needed")
+        except (OSError, struct.error, ValueError, KeyError, TypeError, IndexError, AttributeError) as err:
+            return f"{path.name} is truncated or not a safetensors file ({err}); download it again"
+    return None
 
 
 def _class_from_index(folder: ModelFolder, component: str, default):
@@ -133,7 +180,24 @@ def _class_from_index(folder: ModelFolder, component: str, default):
     return default
 
 
+def _damaged(folder: ModelFolder, component: str, err: Exception) -> ModelFolderError:
+    reason = " ".join(str(err).split())[:300]
+    return ModelFolderError(
+        f"{component}/ of model folder {folder.root} cannot be loaded ({err.__class__.__name__}: {reason}); "
+        "the folder is damaged or incomplete: copy that component again from the released weights"
+    )
+
+
 def load_text_encoder(folder: ModelFolder, torch_dtype: torch.dtype | None):
+    try:
+        return _load_text_encoder(folder, torch_dtype)
+    except (CheckpointError, ModelFolderError):
+        raise
+    except Exception as err:  # noqa: BLE001 - transformers raises OSError, ValueError, safetensors errors, ...
+        raise _damaged(folder, "text_encoder", err) from err
+
+
+def _load_text_encoder(folder: ModelFolder, torch_dtype: torch.dtype | None):
     import transformers
 
     path = folder.found["text_encoder"]
@@ -152,21 +216,32 @@ def load_text_encoder(folder: ModelFolder, torch_dtype: torch.dtype | None):
 def load_tokenizer(folder: ModelFolder):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(folder.found["tokenizer"], local_files_only=True)
+    try:
+        return AutoTokenizer.from_pretrained(folder.found["tokenizer"], local_files_only=True)
+    except Exception as err:  # noqa: BLE001 - a broken tokenizer.json raises anything from OSError to a Rust error
+        raise _damaged(folder, "tokenizer", err) from err
 
 
 def load_vae(folder: ModelFolder, torch_dtype: torch.dtype | None):
     from diffusers import AutoencoderKLCogVideoX
 
     cls = _class_from_index(folder, "vae", AutoencoderKLCogVideoX)
-    return load_model_strict(cls, folder.found["vae"], torch_dtype=torch_dtype)
+    try:
+        return load_model_strict(cls, folder.found["vae"], torch_dtype=torch_dtype)
+    except CheckpointError:
+        raise
+    except (TypeError, ValueError, KeyError) as err:  # a config diffusers cannot build a VAE from
+        raise _damaged(folder, "vae", err) from err
 
 
 def load_scheduler(folder: ModelFolder):
     from diffusers import CogVideoXDPMScheduler
 
     cls = _class_from_index(folder, "scheduler", CogVideoXDPMScheduler)
-    return cls.from_pretrained(folder.found["scheduler"])
+    try:
+        return cls.from_pretrained(folder.found["scheduler"])
+    except (OSError, ValueError, TypeError) as err:
+        raise _damaged(folder, "scheduler", err) from err
 
 
 def load_transformer(folder: ModelFolder, torch_dtype: torch.dtype | None, use_ema: bool = False):

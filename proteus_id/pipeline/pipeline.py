@@ -18,6 +18,7 @@ pushing away from a branch without identity (fused slots zero, no TAII injection
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ from diffusers.video_processor import VideoProcessor
 from ..model.transformer import ProteusIDTransformer3DModel
 from . import folder as model_folder
 from .text import encode_text
+
+logger = logging.getLogger("proteus_id")
 
 
 @dataclass
@@ -185,9 +188,14 @@ class ProteusIDPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         multiple = self.vae_scale_factor_spatial * self.transformer.config.patch_size
         if height % multiple or width % multiple:
             raise ValueError(f"height and width must be multiples of {multiple}, got {height}x{width}")
-        error = frame_count_error(num_frames, self.vae_scale_factor_temporal, self.transformer.config.patch_size_t)
+        patch_t = self.transformer.config.patch_size_t
+        error = frame_count_error(num_frames, self.vae_scale_factor_temporal, patch_t, even_latents=True)
         if error:
             raise ValueError(error)
+        warning = frame_count_error(num_frames, self.vae_scale_factor_temporal, patch_t)
+        if warning:  # the release runs these too; its video then has 4n frames. Same numbers here, with a warning.
+            logger.warning("%s; the video will have %d frames, as the released code gives", warning,
+                           4 * ((num_frames - 1) // self.vae_scale_factor_temporal + 1))
         if num_inference_steps < 1:
             raise ValueError(f"num_inference_steps must be >= 1, got {num_inference_steps}")
         if guidance_scale < 0:
@@ -403,17 +411,20 @@ class ProteusIDPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         return ProteusIDPipelineOutput(frames=video)
 
 
-def frame_count_error(num_frames: int, temporal_ratio: int = 4, patch_size_t: int | None = None) -> str | None:
-    """Why `num_frames` cannot be generated, or None.
+def frame_count_error(num_frames: int, temporal_ratio: int = 4, patch_size_t: int | None = None,
+                      even_latents: bool = False) -> str | None:
+    """Why `num_frames` cannot be generated as asked, or None.
 
     CogVideoX compresses time 4x with the first frame kept: 4k+1 frames -> k+1 latent frames. The 1.0 VAE (the
     released model's) decodes only an odd number of latent frames to 4(n-1)+1 frames; an even n comes back as 4n
-    frames. So without temporal patching the usable counts are 8k+1 (9, 17, 25, 33, 41, 49)."""
+    frames. So without temporal patching the counts that come back as asked are 8k+1 (9, 17, 25, 33, 41, 49).
+    `even_latents=True` accepts the other 4k+1 counts (the pipeline runs them, as the release does, and warns); the
+    CLI refuses them up front."""
     if num_frames < 1 or (num_frames - 1) % temporal_ratio:
         step = temporal_ratio if patch_size_t else 2 * temporal_ratio
         return f"num_frames must be {step}k+1 (e.g. 49), got {num_frames}"
     latent = (num_frames - 1) // temporal_ratio + 1
-    if patch_size_t is None and latent % 2 == 0:
+    if patch_size_t is None and latent % 2 == 0 and not even_latents:
         return (f"num_frames {num_frames} gives an even number of latent frames ({latent}), which the CogVideoX VAE "
                 f"decodes to the wrong length; use {num_frames - temporal_ratio} or {num_frames + temporal_ratio} (8k+1)")
     return None

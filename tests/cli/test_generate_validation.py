@@ -46,6 +46,7 @@ def _case(name, tiny, features, photos, bad, tmp_path):
     if name in ("faceless_photo", "dlib_photo_ok_but_corrupt"):
         dlib_model = model_with_spec(tmp_path / "dlib_model", tiny, DLIB_SPEC)
     incomplete = model_with_spec(tmp_path / "incomplete", tiny, None, without=("vae",)) if name == "incomplete_model" else None
+    damaged = _damaged_model(tmp_path / "damaged", tiny, name)
     cases = {
         "corrupt_image": base + ["--image", str(bad["corrupt"])],
         "zero_byte_image": base + ["--image", str(bad["zero_byte"])],
@@ -80,6 +81,19 @@ def _case(name, tiny, features, photos, bad, tmp_path):
         "batch_file_missing": ["generate", "--model", str(tiny), "--batch", str(tmp_path / "jobs.jsonl")],
         "batch_with_image": ["generate", "--model", str(tiny), "--batch", str(tmp_path / "jobs.jsonl"), "--image", "x.jpg"],
         "device_not_a_device": with_features + ["--device", "banana"],
+        "steps_not_a_number": with_features + ["--steps", "many"],
+        "frames_not_a_number": with_features + ["--frames", "9.5"],
+        "height_missing_value": with_features + ["--height"],
+        "transformer_without_weights": ["generate", "--model", str(damaged), "--face-features", str(features),
+                                        "--prompt", "A man", "--out", out, *SMALL],
+        "text_encoder_without_weights": ["generate", "--model", str(damaged), "--face-features", str(features),
+                                         "--prompt", "A man", "--out", out, *SMALL],
+        "truncated_weights": ["generate", "--model", str(damaged), "--face-features", str(features),
+                              "--prompt", "A man", "--out", out, *SMALL],
+        "broken_tokenizer": ["generate", "--model", str(damaged), "--face-features", str(features),
+                             "--prompt", "A man", "--out", out, *SMALL],
+        "learned_positions_other_size": ["generate", "--model", str(damaged), "--face-features", str(features),
+                                         "--prompt", "A man", "--out", out, *SMALL],
         "cuda_without_gpu": with_features + ["--device", "cuda"],
     }
     if name == "out_is_folder":
@@ -87,12 +101,47 @@ def _case(name, tiny, features, photos, bad, tmp_path):
     return cases[name]
 
 
+_DAMAGE = {  # case -> (component copied and damaged, damage)
+    "transformer_without_weights": ("transformer", "drop_weights"),
+    "text_encoder_without_weights": ("text_encoder", "drop_weights"),
+    "truncated_weights": ("transformer", "truncate"),
+    "broken_tokenizer": ("tokenizer", "broken_json"),
+    "learned_positions_other_size": ("transformer", "learned_positions"),
+}
+
+
+def _damaged_model(root: Path, tiny: Path, name: str) -> Path | None:
+    """A model folder of links to the tiny model, with one component copied and damaged (a half-copied download)."""
+    import json
+    import shutil
+
+    if name not in _DAMAGE:
+        return None
+    component, damage = _DAMAGE[name]
+    model_with_spec(root, tiny, None, without=(component,))
+    shutil.copytree(tiny / component, root / component)
+    weights = sorted((root / component).glob("*.safetensors"))
+    if damage == "drop_weights":
+        for w in weights:
+            w.unlink()
+    elif damage == "truncate":
+        weights[0].write_bytes(weights[0].read_bytes()[:3000])
+    elif damage == "broken_json":
+        (root / component / "tokenizer.json").write_text("{")
+    elif damage == "learned_positions":
+        config = json.loads((root / component / "config.json").read_text())
+        (root / component / "config.json").write_text(json.dumps({**config, "use_learned_positional_embeddings": True}))
+    return root
+
+
 CASES = ["corrupt_image", "zero_byte_image", "text_as_image", "missing_image", "faceless_photo", "missing_model",
          "incomplete_model", "height_not_multiple", "width_zero", "frames_not_4k1", "frames_even_latents", "steps_zero",
          "negative_guidance", "empty_prompt", "no_prompt", "empty_identity_prompt", "negative_seed", "out_not_mp4",
          "out_is_folder", "no_image", "features_do_not_fit", "features_not_safetensors",
          "released_backend_without_face_models", "dlib_backend_for_released_model", "unknown_backend",
-         "batch_file_missing", "batch_with_image", "device_not_a_device", "cuda_without_gpu"]
+         "batch_file_missing", "batch_with_image", "device_not_a_device", "cuda_without_gpu", "steps_not_a_number",
+         "frames_not_a_number", "height_missing_value", "transformer_without_weights", "text_encoder_without_weights",
+         "truncated_weights", "broken_tokenizer", "learned_positions_other_size"]
 
 EXPECTED = {  # a word or two each message must contain, so the line says what is wrong
     "corrupt_image": "not a readable image", "zero_byte_image": "empty file", "text_as_image": "not a readable image",
@@ -100,12 +149,16 @@ EXPECTED = {  # a word or two each message must contain, so the line says what i
     "incomplete_model": "vae/", "height_not_multiple": "multiples of 16", "width_zero": "must be positive",
     "frames_not_4k1": "8k+1", "frames_even_latents": "even number of latent frames", "steps_zero": "at least 1",
     "negative_guidance": ">= 0", "empty_prompt": "--prompt is missing or empty", "no_prompt": "--prompt is missing",
-    "empty_identity_prompt": "identity prompt", "negative_seed": "seed must be", "out_not_mp4": "must end in .mp4",
+    "empty_identity_prompt": "identity prompt is empty", "negative_seed": "seed must be", "out_not_mp4": "must end in .mp4",
     "out_is_folder": "is a folder", "no_image": "--image is missing", "features_do_not_fit": "the model needs 20-d",
     "features_not_safetensors": "not a readable safetensors", "released_backend_without_face_models": "face_encoder",
     "dlib_backend_for_released_model": "'dlib' face backend gives 128-d id_cond",
     "unknown_backend": "unknown face backend", "batch_file_missing": "does not exist", "batch_with_image": "drop --image",
     "device_not_a_device": "not a torch device", "cuda_without_gpu": "no CUDA GPU",
+    "steps_not_a_number": "invalid int value: 'many'", "frames_not_a_number": "invalid int value: '9.5'",
+    "height_missing_value": "expected one argument", "transformer_without_weights": "transformer/: no weights inside",
+    "text_encoder_without_weights": "text_encoder/: no weights inside", "truncated_weights": "is truncated",
+    "broken_tokenizer": "tokenizer.json is not readable JSON", "learned_positions_other_size": "learned positional embeddings",
 }
 
 
@@ -124,7 +177,10 @@ def test_bad_input_is_one_line_exit_2_and_no_file(name, tiny_model_dir, features
     import proteus_id.cli.generate as generate
 
     monkeypatch.setattr(generate, "_load_pipeline", lambda *a, **k: loaded.append(1))  # must never be reached
-    code = main(argv)
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse's own errors (a word where a number goes) exit from the parser
+        code = exit_.code
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2, err

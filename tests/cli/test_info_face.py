@@ -37,3 +37,18 @@ def test_info_on_an_incomplete_folder_names_what_is_missing(tiny_model_dir, tmp_
     assert "vae/              MISSING: the CogVideoX 3D VAE" in captured.out
     assert "scheduler/        MISSING" in captured.out
     assert captured.err.count("\n") == 1 and "cannot generate until the missing parts above are added" in captured.err
+
+
+def test_info_on_truncated_weights_says_so_instead_of_crashing(tiny_model_dir, tmp_path, capsys):
+    import shutil
+
+    model = model_with_spec(tmp_path / "m", tiny_model_dir, None, without=("transformer",))
+    shutil.copytree(tiny_model_dir / "transformer", model / "transformer")
+    weights = model / "transformer" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:3000])  # a half-finished download
+    code = main(["info", "--model", str(model)])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "transformer/      UNREADABLE" in captured.out and "truncated" in captured.out
+    assert "fuse_token_former" in captured.out  # the counts still come from the config
+    assert captured.err.count("\n") == 1

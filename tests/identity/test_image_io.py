@@ -63,10 +63,12 @@ def test_huge_photo_is_downscaled(astronaut):
     assert out.shape == (1024, 683, 3)
 
 
-@pytest.mark.parametrize("case", ["missing", "empty", "text", "corrupt"])
+@pytest.mark.parametrize("case", ["missing", "empty", "text", "corrupt", "folder"])
 def test_bad_files_are_named(tmp_path, astronaut, case):
     path = tmp_path / f"{case}.png"
-    if case == "empty":
+    if case == "folder":
+        path.mkdir()
+    elif case == "empty":
         path.write_bytes(b"")
     elif case == "text":
         path.write_text("this is not an image\n")
@@ -76,3 +78,5 @@ def test_bad_files_are_named(tmp_path, astronaut, case):
     with pytest.raises(ImageReadError) as err:
         load_image(path)
     assert str(path) in str(err.value)
+    if case == "folder":
+        assert "is a folder" in str(err.value)
