@@ -16,7 +16,6 @@ logger = logging.getLogger("proteus_id")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.error = _one_line_error(parser)  # `--steps many`: one line and exit 2, not the whole usage text
     what = parser.add_argument_group("what to generate")
     what.add_argument("--model", help="model folder in the released layout (default: the shipped model)")
     what.add_argument("--image", help="photo of the person (the largest face is used)")
@@ -46,14 +45,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--vae-tiling", action="store_true", help="decode the video in tiles (less memory)")
     how.add_argument("--face-backend", help="face backend kind (default: the one the model was trained with)")
     how.add_argument("--use-ema", action="store_true", help="use transformer_ema/ weights")
-
-
-def _one_line_error(parser: argparse.ArgumentParser):
-    def error(message: str):
-        print(f"error: {' '.join(message.split())} (see {parser.prog} --help)", file=sys.stderr)
-        raise SystemExit(2)
-
-    return error
 
 
 def run(args: argparse.Namespace) -> int:

@@ -27,8 +27,17 @@ COMMANDS = [
 ]
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors (`--steps many`, an unknown flag, a missing value) as one line on stderr and exit code 2; the
+    sub-command parsers are of this class too."""
+
+    def error(self, message: str):
+        print(f"error: {' '.join(message.split())} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="proteus-id", description="Proteus-ID video customization")
+    parser = _Parser(prog="proteus-id", description="Proteus-ID video customization")
     parser.add_argument("--version", action="version", version=f"proteus-id {_version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

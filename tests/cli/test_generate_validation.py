@@ -84,6 +84,7 @@ def _case(name, tiny, features, photos, bad, tmp_path):
         "steps_not_a_number": with_features + ["--steps", "many"],
         "frames_not_a_number": with_features + ["--frames", "9.5"],
         "height_missing_value": with_features + ["--height"],
+        "unknown_flag": with_features + ["--bogus"],
         "transformer_without_weights": ["generate", "--model", str(damaged), "--face-features", str(features),
                                         "--prompt", "A man", "--out", out, *SMALL],
         "text_encoder_without_weights": ["generate", "--model", str(damaged), "--face-features", str(features),
@@ -141,7 +142,7 @@ CASES = ["corrupt_image", "zero_byte_image", "text_as_image", "missing_image", "
          "released_backend_without_face_models", "dlib_backend_for_released_model", "unknown_backend",
          "batch_file_missing", "batch_with_image", "device_not_a_device", "cuda_without_gpu", "steps_not_a_number",
          "frames_not_a_number", "height_missing_value", "transformer_without_weights", "text_encoder_without_weights",
-         "truncated_weights", "broken_tokenizer", "learned_positions_other_size"]
+         "truncated_weights", "broken_tokenizer", "learned_positions_other_size", "unknown_flag"]
 
 EXPECTED = {  # a word or two each message must contain, so the line says what is wrong
     "corrupt_image": "not a readable image", "zero_byte_image": "empty file", "text_as_image": "not a readable image",
@@ -159,6 +160,7 @@ EXPECTED = {  # a word or two each message must contain, so the line says what i
     "height_missing_value": "expected one argument", "transformer_without_weights": "transformer/: no weights inside",
     "text_encoder_without_weights": "text_encoder/: no weights inside", "truncated_weights": "is truncated",
     "broken_tokenizer": "tokenizer.json is not readable JSON", "learned_positions_other_size": "learned positional embeddings",
+    "unknown_flag": "unrecognized arguments: --bogus",
 }
 
 
