@@ -116,7 +116,8 @@ def cmd_ship(args: argparse.Namespace) -> int:
     if args.model:
         if not args.transformer:
             raise UserError("--model needs --transformer (the trained transformer folder)")
-        path = ship.ship_model(args.model, args.transformer, args.card)
+        defaults = {k: v for k, v in (("steps", args.steps), ("guidance", args.guidance)) if v is not None}
+        path = ship.ship_model(args.model, args.transformer, args.card, generation_defaults=defaults or None)
         print(f"model: {path} ({ship.folder_megabytes(path):.1f} MB)")
     if args.faces:
         print(f"example faces: {ship.write_example_faces(world_seed=_world_seed(args))}")

@@ -49,8 +49,10 @@ def _replace_dir(staged: Path, final: Path) -> None:
 
 
 def ship_model(model_dir: str | Path, transformer_dir: str | Path, card: str | Path | None = None,
-               out: Path = DEFAULT_MODEL_DIR) -> Path:
-    """Copy a trained model folder (its transformer replaced by `transformer_dir`, e.g. the EMA export) to `out`."""
+               out: Path = DEFAULT_MODEL_DIR, generation_defaults: dict | None = None) -> Path:
+    """Copy a trained model folder (its transformer replaced by `transformer_dir`, e.g. the EMA export) to `out`.
+    `generation_defaults` ({"steps", "guidance", "fps"}) go into model_index.json: `generate` and `demo` use them
+    when the user gives none."""
     model_dir, transformer_dir = Path(model_dir), Path(transformer_dir)
     if not (transformer_dir / "config.json").is_file():
         raise UserError(f"{transformer_dir} is not a transformer folder (no config.json)")
@@ -61,7 +63,10 @@ def ship_model(model_dir: str | Path, transformer_dir: str | Path, card: str | P
     for name in ("tokenizer", "text_encoder", "vae", "scheduler", "face_encoder"):
         shutil.copytree(model_dir / name, staged / name)
     shutil.copytree(transformer_dir, staged / "transformer")
-    shutil.copy2(model_dir / "model_index.json", staged / "model_index.json")
+    index = json.loads((model_dir / "model_index.json").read_text())
+    if generation_defaults:
+        index["generation_defaults"] = dict(generation_defaults)
+    (staged / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
     if card is not None:
         shutil.copy2(card, staged / "README.md")
     elif (out / "README.md").is_file():

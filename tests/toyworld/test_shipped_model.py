@@ -41,3 +41,18 @@ def test_two_step_generation_from_an_example_face(pipe):
     assert a.shape == (1, 17, 64, 64, 3) and np.isfinite(a).all()
     assert np.array_equal(a, b)
     assert a.std() > 0.02  # not a constant image
+
+
+def test_demo_writes_a_video_and_a_preview(tmp_path, capsys):
+    from PIL import Image
+
+    from proteus_id.cli.main import main
+    from proteus_id.pipeline.video import read_video
+
+    out = tmp_path / "demo.mp4"
+    assert main(["demo", "--out", str(out), "--steps", "2", "--display-scale", "2"]) == 0, capsys.readouterr().err
+    frames, fps = read_video(out)
+    assert frames.shape == (17, 128, 128, 3) and fps == 8
+    preview = Image.open(out.with_suffix(".png"))
+    assert preview.width > 6 * 128 and preview.height >= 128  # reference + 6 frames side by side
+    assert "wrote" in capsys.readouterr().out
