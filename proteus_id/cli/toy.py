@@ -79,7 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="the whole recipe (data, parts, every ablation row, benchmarks) and the ablation table")
     p.add_argument("--root", required=True, help="run root: data/, parts/, models/, runs/, bench/, ablation/, logs/")
     p.add_argument("--rows", help="comma-separated ablation rows (default: all)")
-    p.add_argument("--max-steps", type=int, default=4000, help="training steps of every row (the same budget)")
+    p.add_argument("--max-steps", type=int, default=4000, help="training schedule of every row (the same budget)")
+    p.add_argument("--eval-step", type=int, help="compare every row at this step of the schedule (default: max-steps)")
     p.add_argument("--identities", type=int, default=2000, help="training identities (2 clips each)")
     p.add_argument("--vae-scale", type=float, default=1.0, help="multiply the VAE's step counts")
     p.add_argument("--steps", type=int, default=25, help="sampling steps in the benchmark")
@@ -89,6 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("ablation-table", parents=[common], help="the ablation table and plot from finished benchmarks")
     p.add_argument("--root", required=True, help="run root of `toy reproduce` (reads ROOT/bench/*/eval/summary.json)")
     p.add_argument("--out", help="output folder (default ROOT/ablation)")
+    p.add_argument("--eval-step", type=int, help="the step the rows were compared at (recorded in the table)")
 
     p = sub.add_parser("suite", parents=[common], help="Proteus-Bench suite of the 150 evaluation identities")
     p.add_argument("--out", required=True)

@@ -21,6 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-resume", action="store_true", help="start from the base model even if checkpoints exist")
     parser.add_argument("--stop-at-step", type=int, help="save a checkpoint and stop after this step (the schedule still "
                         "targets max_steps; rerun to continue)")
+    parser.add_argument("--export-at-stop", action="store_true", help="with --stop-at-step: also export the weights of "
+                        "that step to output_dir/step-NNNNNN/ (transformer/, transformer_ema/)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
     if args.max_bad_fraction is not None:
         overrides["data.max_bad_fraction"] = args.max_bad_fraction
     config = load_config(args.config, overrides)
-    result = train(config, stop_at_step=args.stop_at_step, resume=not args.no_resume)
+    if args.export_at_stop and args.stop_at_step is None:
+        raise UserError("--export-at-stop needs --stop-at-step")
+    result = train(config, stop_at_step=args.stop_at_step, resume=not args.no_resume, export_at_stop=args.export_at_stop)
     if result.stopped_early:
         print(f"stopped at step {result.step}; rerun the same command to continue")
     return 0

@@ -62,7 +62,8 @@ class ReproduceSettings:
     clips_per_identity: int = 2
     vae_scale: float = 1.0
     encoder_steps: int | None = None
-    max_steps: int = 4000
+    max_steps: int = 4000  # the schedule every row follows
+    eval_step: int | None = None  # the step every row is compared at (default max_steps): rows stop there, exported
     rows: tuple[str, ...] = tuple(ROWS)
     prompts_per_identity: int = 2
     steps: int = 25
@@ -136,9 +137,13 @@ class Recipe:
         self.command("precompute", "precompute", "--config", str(self.root / "configs" / "full.yaml"))
 
     def train(self, row: str) -> None:
-        export = self.root / "runs" / row / "transformer_ema"
+        """Train the row to the compared step (the same budget for every row) and link its EMA weights."""
+        step = self.s.eval_step or self.s.max_steps
+        stop = [] if step >= self.s.max_steps else ["--stop-at-step", str(step), "--export-at-stop"]
+        run = self.root / "runs" / row
+        export = (run / f"step-{step:06d}" if stop else run) / "transformer_ema"
         if not (export / "config.json").is_file():
-            self.command(f"train-{row}", "train", "--config", str(self.root / "configs" / f"{row}.yaml"))
+            self.command(f"train-{row}", "train", "--config", str(self.root / "configs" / f"{row}.yaml"), *stop)
         assemble_trained_model(self.root / "models" / ROWS[row][0], export, self.trained_model(row))
 
     def suite(self) -> Path:
@@ -181,7 +186,8 @@ class Recipe:
         import yaml
 
         cfg = yaml.safe_load(config) or {}
-        return {"max_steps": cfg.get("max_steps"), "batch_size": cfg.get("batch_size"), "seed": cfg.get("seed"),
+        return {"max_steps": cfg.get("max_steps"), "compared_at_step": self.s.eval_step or cfg.get("max_steps"),
+                "batch_size": cfg.get("batch_size"), "seed": cfg.get("seed"),
                 "sampling_steps": self.s.steps, "guidance": self.s.guidance, "sampling_seed": self.s.seed}
 
 

@@ -142,7 +142,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     rows = tuple(r.strip() for r in args.rows.split(",") if r.strip()) if args.rows else tuple(ROWS)
     if args.max_steps < 1 or args.steps < 1 or args.identities < 1:
         raise UserError("--max-steps, --steps and --identities must be at least 1")
+    if args.eval_step is not None and not 1 <= args.eval_step <= args.max_steps:
+        raise UserError("--eval-step must be between 1 and --max-steps")
     settings = ReproduceSettings(identities=args.identities, vae_scale=args.vae_scale, max_steps=args.max_steps,
+                                 eval_step=args.eval_step,
                                  rows=rows, prompts_per_identity=args.prompts_per_identity, steps=args.steps,
                                  guidance=args.guidance, threads=args.threads)
     out = Recipe(args.root, settings).run()
@@ -159,6 +162,7 @@ def cmd_ablation_table(args: argparse.Namespace) -> int:
     if not rows:
         raise UserError(f"no finished benchmark under {root / 'bench'}; run `proteus-id toy reproduce --root {root}`")
     out = write_table({r: root / "bench" / r / "eval" / "summary.json" for r in rows},
-                      Path(args.out) if args.out else root / "ablation", budget=Recipe(root, ReproduceSettings()).budget())
+                      Path(args.out) if args.out else root / "ablation",
+                      budget=Recipe(root, ReproduceSettings(eval_step=args.eval_step)).budget())
     print(f"ablation table ({len(rows)} rows): {out / 'ablation.md'}")
     return 0

@@ -73,8 +73,11 @@ def _make_accelerator(config: TrainConfig):
     )
 
 
-def train(config: TrainConfig, stop_at_step: int | None = None, resume: bool = True, spec_class=ProteusIDSpec) -> TrainResult:
-    """Run (or resume) training. `spec_class` is the model specification (spec.py); another model trains with its own."""
+def train(config: TrainConfig, stop_at_step: int | None = None, resume: bool = True, spec_class=ProteusIDSpec,
+          export_at_stop: bool = False) -> TrainResult:
+    """Run (or resume) training. `spec_class` is the model specification (spec.py); another model trains with its own.
+    `export_at_stop`: a run stopped by `stop_at_step` also exports its weights to output_dir/step-NNNNNN/ (a model of
+    that step, e.g. for comparing runs at the same budget while they go on to max_steps)."""
     from diffusers.optimization import get_scheduler
     from tqdm import tqdm
 
@@ -201,12 +204,11 @@ def train(config: TrainConfig, stop_at_step: int | None = None, resume: bool = T
     bar.close()
 
     # ---- the trained transformer, in the released layout
+    if stopped_early and export_at_stop:
+        _export(accelerator, model, ema, output / f"step-{state.step:06d}", config)
+        accelerator.print(f"weights of step {state.step}: {output / f'step-{state.step:06d}'}")
     if not stopped_early:
-        export_transformer(accelerator, model, output / "transformer", lora=config.mode == "lora")
-        if ema is not None and accelerator.is_main_process:
-            unwrapped = accelerator.unwrap_model(model)
-            with ema_weights(ema, unwrapped):
-                export_transformer_unwrapped(unwrapped, output / "transformer_ema", lora=config.mode == "lora")
+        _export(accelerator, model, ema, output, config)
         if validator is not None and not config.validation.every_steps:
             _validate(validator, accelerator, model, spec, ema, state.step, output)
         accelerator.print(f"trained transformer: {output / 'transformer'}")
@@ -217,6 +219,15 @@ def train(config: TrainConfig, stop_at_step: int | None = None, resume: bool = T
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return TrainResult(step=state.step, output_dir=output, losses=losses, stopped_early=stopped_early)
+
+
+def _export(accelerator, model, ema, folder: Path, config: TrainConfig) -> None:
+    """folder/transformer (and folder/transformer_ema) in the released layout."""
+    export_transformer(accelerator, model, folder / "transformer", lora=config.mode == "lora")
+    if ema is not None and accelerator.is_main_process:
+        unwrapped = accelerator.unwrap_model(model)
+        with ema_weights(ema, unwrapped):
+            export_transformer_unwrapped(unwrapped, folder / "transformer_ema", lora=config.mode == "lora")
 
 
 def _truncate_log(path: Path, step: int) -> None:

@@ -30,9 +30,10 @@ def test_resume_is_exact(training_data, tmp_path):
 
     result = train(straight)
     assert result.step == 8 and not result.stopped_early
-    first = train(resumed, stop_at_step=4)
+    first = train(resumed, stop_at_step=4, export_at_stop=True)
     assert first.stopped_early and first.step == 4
-    assert not (tmp_path / "b" / "transformer").exists()
+    assert not (tmp_path / "b" / "transformer").exists()  # not the trained model yet, only step 4's weights:
+    step4 = ProteusIDTransformer3DModel.from_pretrained(tmp_path / "b" / "step-000004" / "transformer")
     second = train(resumed)
     assert second.step == 8
 
@@ -44,6 +45,7 @@ def test_resume_is_exact(training_data, tmp_path):
     assert parameter_digest(weights_a) == parameter_digest(weights_b)
     base = ProteusIDTransformer3DModel.from_pretrained(model / "transformer")
     assert parameter_digest(weights_a) != parameter_digest(base)  # it did train
+    assert parameter_digest(step4) not in (parameter_digest(weights_b), parameter_digest(base))  # half-way
     # keep_last 2: checkpoints 4 and 8 remain (each with its exact training state)
     names = sorted(p.name for p in (tmp_path / "b" / "checkpoints").iterdir())
     assert names == ["checkpoint-0000004", "checkpoint-0000008"]
