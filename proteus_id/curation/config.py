@@ -220,9 +220,30 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
             values = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as err:
             raise UserError(f"config file {path} is not valid YAML: {' '.join(str(err).split())}") from err
+        if not isinstance(values, dict):
+            raise UserError(f"config file {path} must hold a mapping of sections, got {type(values).__name__}")
+        values = _resolve_paths(CurateConfig, values, path.resolve().parent)
     for section, entries in (overrides or {}).items():
-        values.setdefault(section, {}).update(entries)
+        if values.get(section) is None:  # absent, or an empty section in the YAML
+            values[section] = {}
+        if not isinstance(values[section], dict):
+            raise UserError(f"config section {section} must be a mapping, got {type(values[section]).__name__}")
+        values[section].update(entries)
     return _build(CurateConfig, values, "").validate()
+
+
+def _resolve_paths(cls, values: dict, base: Path) -> dict:
+    """Relative paths in a YAML file (the settings whose default is None: weights, models, CSVs) are relative to
+    the file's folder, so a config works from any working directory."""
+    out = dict(values)
+    for f in dataclasses.fields(cls):
+        value = out.get(f.name)
+        default = getattr(cls(), f.name)
+        if dataclasses.is_dataclass(default) and isinstance(value, dict):
+            out[f.name] = _resolve_paths(type(default), value, base)
+        elif default is None and isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            out[f.name] = str(base / value)
+    return out
 
 
 def config_from_dict(values: dict) -> CurateConfig:

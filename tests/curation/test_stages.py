@@ -34,6 +34,18 @@ def test_config_rejects_unknown_keys_and_wrong_types(tmp_path):
     assert load_config(None, {"motion": {"min_motion": 0}}).motion.min_motion == 0.0  # ints accepted for floats
 
 
+def test_config_paths_are_relative_to_the_yaml_and_empty_sections_take_overrides(tmp_path, monkeypatch):
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "captions.csv").write_text("id,caption,identity_prompt\n")
+    (folder / "c.yaml").write_text("captions:\n  source: csv\n  csv: captions.csv\nmasks:\n")
+    monkeypatch.chdir(tmp_path)  # not the YAML's folder
+    config = load_config(folder / "c.yaml")
+    assert Path(config.captions.csv) == folder / "captions.csv"
+    config = load_config(folder / "c.yaml", {"masks": {"source": "box"}})  # onto the empty `masks:` section
+    assert config.masks.source == "box"
+
+
 def test_fingerprint_follows_settings_and_the_caption_csv(tmp_path):
     csv = tmp_path / "c.csv"
     csv.write_text("id,caption\nx,one\n")
