@@ -6,6 +6,9 @@ a killed run:
 
     render        proteus-id toy render         ROOT/data/train/           training clips of the `train` split
     vae           proteus-id toy train-vae      ROOT/parts/vae/vae/
+    decoder       proteus-id toy train-vae --decoder-only-from   ROOT/parts/vae_decoder/vae/  a sharper decoder, same
+                                                latent space: trained models decode with it (their caches and
+                                                training folders keep the first VAE, whose fingerprint they carry)
     encoder       proteus-id toy train-encoder  ROOT/parts/encoder/face_encoder/
     models        proteus-id toy build-model    ROOT/models/<variant>/      one per model variant, random transformer
     configs       proteus-id toy configs        ROOT/configs/<row>.yaml
@@ -102,6 +105,10 @@ class Recipe:
         return self.root / "parts" / "vae" / "vae"
 
     @property
+    def decoder_dir(self) -> Path:
+        return self.root / "parts" / "vae_decoder" / "vae"
+
+    @property
     def face_encoder_dir(self) -> Path:
         return self.root / "parts" / "encoder" / "face_encoder"
 
@@ -120,6 +127,9 @@ class Recipe:
         if not (self.vae_dir / "config.json").is_file():
             self.command("vae", "toy", "train-vae", "--out", str(self.vae_dir.parent), "--scale", str(self.s.vae_scale),
                          *self.threads())
+        if not (self.decoder_dir / "config.json").is_file():
+            self.command("decoder", "toy", "train-vae", "--out", str(self.decoder_dir.parent), "--decoder-only-from",
+                         str(self.vae_dir), *self.threads())
         if not (self.face_encoder_dir / "identity_spec.json").is_file():
             steps = ["--steps", str(self.s.encoder_steps)] if self.s.encoder_steps else []
             self.command("encoder", "toy", "train-encoder", "--out", str(self.face_encoder_dir.parent), *steps,
@@ -144,7 +154,7 @@ class Recipe:
         export = (run / f"step-{step:06d}" if stop else run) / "transformer_ema"
         if not (export / "config.json").is_file():
             self.command(f"train-{row}", "train", "--config", str(self.root / "configs" / f"{row}.yaml"), *stop)
-        assemble_trained_model(self.root / "models" / ROWS[row][0], export, self.trained_model(row))
+        assemble_trained_model(self.root / "models" / ROWS[row][0], export, self.trained_model(row), vae=self.decoder_dir)
 
     def suite(self) -> Path:
         path = self.root / "suite" / "suite.jsonl"
@@ -191,19 +201,22 @@ class Recipe:
                 "sampling_steps": self.s.steps, "guidance": self.s.guidance, "sampling_seed": self.s.seed}
 
 
-def assemble_trained_model(base: Path, transformer: Path, out: Path) -> Path:
-    """`out` = links to `base`'s components + the trained transformer (a model folder `bench` accepts)."""
+def assemble_trained_model(base: Path, transformer: Path, out: Path, vae: Path | None = None) -> Path:
+    """`out` = links to `base`'s components + the trained transformer (a model folder `bench` accepts); `vae`, when
+    given, replaces the base's VAE (a decoder fine-tuned on the same latent space)."""
     if not (transformer / "config.json").is_file():
         raise UserError(f"{transformer} holds no trained transformer; train the row first")
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("tokenizer", "text_encoder", "vae", "scheduler", "face_encoder", "model_index.json"):
+    parts = {name: base / name for name in ("tokenizer", "text_encoder", "vae", "scheduler", "face_encoder",
+                                             "model_index.json")}
+    parts["transformer"] = transformer
+    if vae is not None and (vae / "config.json").is_file():
+        parts["vae"] = vae
+    for name, target in parts.items():
         link = out / name
-        if not link.exists():
-            os.symlink(os.path.relpath(base / name, out), link)
-    link = out / "transformer"
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    os.symlink(os.path.relpath(transformer, out), link)
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        os.symlink(os.path.relpath(target, out), link)
     return out
 
 

@@ -109,6 +109,10 @@ def test_trained_model_folder_links_the_base_parts(tmp_path):
     out = assemble_trained_model(base, trained, tmp_path / "trained" / "full")
     assert (out / "transformer").resolve() == trained.resolve()
     assert (out / "vae").resolve() == (base / "vae").resolve()
-    assemble_trained_model(base, trained, out)  # again: links replaced, not an error
+    decoder = tmp_path / "decoder"
+    decoder.mkdir()
+    (decoder / "config.json").write_text("{}")
+    assemble_trained_model(base, trained, out, vae=decoder)  # again: links replaced, not an error
+    assert (out / "vae").resolve() == decoder.resolve() and (out / "transformer").resolve() == trained.resolve()
     with pytest.raises(UserError, match="no trained transformer"):
         assemble_trained_model(base, tmp_path / "nothing", tmp_path / "trained" / "x")
