@@ -40,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="run folder (checkpoint, losses.jsonl, vae/, vae_metrics.json)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--scale", type=float, default=1.0, help="multiply every phase's step count (0.01 for a smoke run)")
+    p.add_argument("--latent-noise", type=float, default=0.0,
+                   help="with --decoder-only-from: train the decoder on latents with noise up to this share of their std")
     p.add_argument("--decoder-only-from", metavar="VAE_DIR",
                    help="fine-tune only the decoder of this finished VAE (latent space and caches unchanged)")
 

@@ -61,7 +61,9 @@ def cmd_train_vae(args: argparse.Namespace) -> int:
     if args.scale <= 0:
         raise UserError("--scale must be positive")
     if args.decoder_only_from:
-        tune = DecoderTuneConfig(seed=args.seed + 1, world_seed=_world_seed(args))
+        if args.latent_noise < 0:
+            raise UserError("--latent-noise must be >= 0")
+        tune = DecoderTuneConfig(seed=args.seed + 1, world_seed=_world_seed(args), latent_noise=args.latent_noise)
         tune.phases = tuple((n, max(1, round(s * args.scale)), b, f) for n, s, b, f in tune.phases)
         path = finetune_decoder(args.out, args.decoder_only_from, tune)
         print(f"VAE (decoder fine-tuned) written to {path} (metrics: {Path(args.out) / 'vae_metrics.json'})")
