@@ -178,7 +178,7 @@ def train_encoder(out_dir: str | Path, cfg: EncoderTrainConfig, progress: bool =
     optimiser = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=5e-4)
     step, ckpt = 0, out / "encoder_checkpoint.pt"
     if ckpt.is_file():
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
         head.load_state_dict(state["head"])
         optimiser.load_state_dict(state["optimiser"])

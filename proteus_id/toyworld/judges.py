@@ -157,7 +157,7 @@ def _fit(name: str, model: nn.Module, extra: nn.Module | None, batch_loss, steps
     optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     ckpt, step = out / f"{name}_checkpoint.pt", 0
     if ckpt.is_file():
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
         if extra is not None:
             extra.load_state_dict(state["extra"])

@@ -182,7 +182,7 @@ def train_vae(out_dir: str | Path, cfg: VAETrainConfig, progress: bool = True) -
     optimiser = torch.optim.AdamW(vae.parameters(), lr=cfg.lr, weight_decay=0.0)
     step, ckpt = 0, out / "checkpoint.pt"
     if ckpt.is_file():
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
         vae.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         step = state["step"]
@@ -269,7 +269,7 @@ def finetune_decoder(out_dir: str | Path, vae_dir: str | Path, cfg: DecoderTuneC
     optimiser = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     step, ckpt = 0, out / "decoder_checkpoint.pt"
     if ckpt.is_file():
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
         vae.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         step = state["step"]

@@ -147,7 +147,7 @@ def load_checkpoint(accelerator, path: Path, rng: torch.Generator, ema, seed: in
     if ema is not None:
         ema_file = path / "ema.pt"
         if ema_file.is_file():
-            ema.load_state_dict(torch.load(ema_file, weights_only=False))
+            ema.load_state_dict(torch.load(ema_file, weights_only=True))
         else:
             logger.warning("%s has no ema.pt: the EMA restarts from the current weights", path)
     return state
