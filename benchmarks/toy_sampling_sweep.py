@@ -49,7 +49,7 @@ def main() -> int:
         features = backend.extract(reference)
         text = caption(identity, scene, rng)
         jobs.append((reference, features, text, identity_prompt(identity, rng), ClipSpec(identity, scene, text, "", k, DEFAULT_WORLD_SEED)))
-    print(f"{'steps':>5s} {'guid':>5s} {'facesim':>8s} {'motion':>7s} {'attrs':>6s} {'change':>7s} {'s/clip':>7s}")
+    print(f"{'steps':>5s} {'guid':>5s} {'facesim':>8s} {'motion':>7s} {'attrs':>6s} {'change':>7s} {'s/clip':>7s}", flush=True)
     truth = [render_clip(job[4]).frames for job in jobs]  # the world's own renders of the same prompts: the ceiling
     print(f"{'true':>5s} {'':>5s} " + " ".join(f"{v:{w}.3f}" for v, w in zip(score(judges, jobs, truth), (8, 7, 6)))
           + f" {np.mean([np.abs(np.diff(t.astype(np.float32), axis=0)).mean() for t in truth]):7.2f}")
@@ -65,7 +65,7 @@ def main() -> int:
             seconds = (time.perf_counter() - start) / len(jobs)
             sims, motion, attrs = score(judges, jobs, videos)
             change = np.mean([np.abs(np.diff(v.astype(np.float32), axis=0)).mean() for v in videos])
-            print(f"{steps:5d} {guidance:5.1f} {sims:8.3f} {motion:7.3f} {attrs:6.3f} {change:7.2f} {seconds:7.2f}")
+            print(f"{steps:5d} {guidance:5.1f} {sims:8.3f} {motion:7.3f} {attrs:6.3f} {change:7.2f} {seconds:7.2f}", flush=True)
     return 0
 
 
