@@ -52,7 +52,7 @@ def main() -> int:
     print(f"{'steps':>5s} {'guid':>5s} {'facesim':>8s} {'motion':>7s} {'attrs':>6s} {'change':>7s} {'s/clip':>7s}", flush=True)
     truth = [render_clip(job[4]).frames for job in jobs]  # the world's own renders of the same prompts: the ceiling
     print(f"{'true':>5s} {'':>5s} " + " ".join(f"{v:{w}.3f}" for v, w in zip(score(judges, jobs, truth), (8, 7, 6)))
-          + f" {np.mean([np.abs(np.diff(t.astype(np.float32), axis=0)).mean() for t in truth]):7.2f}")
+          + f" {np.mean([np.abs(np.diff(t.astype(np.float32), axis=0)).mean() for t in truth]):7.2f}", flush=True)
     for steps in [int(s) for s in args.steps.split(",")]:
         for guidance in [float(g) for g in args.guidance.split(",")]:
             start = time.perf_counter()
