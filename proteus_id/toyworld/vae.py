@@ -246,6 +246,7 @@ class DecoderTuneConfig:
     # sample: a sampler's last step leaves a little noise in the latents, which a decoder trained on clean posteriors
     # turns into speckle; trained on noisy ones it renders them smooth (at some cost in the finest detail).
     latent_noise: float = 0.0
+    eval_clips: int = 48  # clips of the evaluation identities the closing PSNR is measured on
     lr: float = 3e-4
     gradient_weight: float = 0.5
     seed: int = 2
@@ -312,7 +313,8 @@ def finetune_decoder(out_dir: str | Path, vae_dir: str | Path, cfg: DecoderTuneC
                 _save_atomic({"model": vae.state_dict(), "optimiser": optimiser.state_dict(), "step": step}, ckpt)
     bar.close()
     vae.eval()
-    metrics = {"eval_identities": evaluate_vae(vae, num_clips=48, split="eval", world_seed=cfg.world_seed),
+    metrics = {"eval_identities": evaluate_vae(vae, num_clips=cfg.eval_clips, split="eval",
+                                                   world_seed=cfg.world_seed),
                "scaling_factor": vae.config.scaling_factor, "decoder_only_from": str(vae_dir)}
     vae.save_pretrained(out / "vae")
     (out / "vae_metrics.json").write_text(json.dumps(metrics, indent=2))
