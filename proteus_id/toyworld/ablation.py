@@ -302,9 +302,34 @@ def write_table(paths: dict[str, Path], out_dir: Path, budget: dict | None = Non
         lines.append(f"| {ROW_LABELS.get(row, row)} | " + " | ".join(cells) + " |")
     note = ("Means over the suite's videos, 95% bootstrap interval of the mean in brackets. toy_* metrics are the "
             "world's judges (independent of the conditioning encoder); motion metrics are OpenCV DIS flow.")
+    if budget:
+        note += " Budget: " + ", ".join(f"{k} {v}" for k, v in budget.items() if v is not None) + "."
     write_text_atomic(out_dir / "ablation.md", "\n".join(lines) + "\n\n" + note + "\n")
     plot_table(table, out_dir / "ablation.png")
     return out_dir
+
+
+def bench_sampling(bench_dir: Path) -> dict | None:
+    """The sampling settings a row's videos were made with, from its bench's job records (None: no record)."""
+    for job in sorted((Path(bench_dir) / "jobs").glob("*.json")):
+        return json.loads(job.read_text()).get("settings")
+    return None
+
+
+def sampling_budget(root: Path, rows: list[str]) -> dict:
+    """Sampling steps / guidance / seed shared by the model rows' benches; a UserError if the rows differ (an
+    ablation compares rows sampled the same way)."""
+    found = {r: bench_sampling(root / "bench" / r) for r in rows if r in ROWS}
+    found = {r: s for r, s in found.items() if s is not None}
+    keys = ("steps", "guidance_scale", "seed")
+    distinct = {tuple(s.get(k) for k in keys) for s in found.values()}
+    if len(distinct) > 1:
+        detail = "; ".join(f"{r}: " + ", ".join(f"{k} {s.get(k)}" for k in keys) for r, s in found.items())
+        raise UserError(f"the rows were sampled with different settings ({detail}); rerun their benches alike")
+    if not distinct:
+        return {}
+    steps, guidance, seed = distinct.pop()
+    return {"sampling_steps": steps, "guidance": guidance, "sampling_seed": seed}
 
 
 def _stats(summary: dict, metric: str) -> dict:

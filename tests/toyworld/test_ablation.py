@@ -11,7 +11,13 @@ from PIL import Image
 
 from proteus_id.errors import UserError
 from proteus_id.evaluation.suite.schema import load_suite
-from proteus_id.toyworld.ablation import assemble_trained_model, baseline_frames, write_baseline_videos, write_table
+from proteus_id.toyworld.ablation import (
+    assemble_trained_model,
+    baseline_frames,
+    sampling_budget,
+    write_baseline_videos,
+    write_table,
+)
 from proteus_id.toyworld.judge_eval import JudgeSet
 from proteus_id.toyworld.ship import JUDGES_DIR
 from proteus_id.toyworld.suite import write_suite
@@ -92,7 +98,7 @@ def test_table_and_plot(tmp_path):
     assert table["rows"]["full"]["toy_facesim"]["mean"] == 0.71 and table["budget"]["max_steps"] == 10
     assert table["rows"]["full"]["toy_text_alignment"]["mean"] is None  # not measured: n/a, never made up
     md = (out / "ablation.md").read_text()
-    assert "0.710 [0.700, 0.720]" in md and "ConsisID-like" in md and "n/a" in md
+    assert "0.710 [0.700, 0.720]" in md and "ConsisID-like" in md and "n/a" in md and "max_steps 10" in md
     assert Image.open(out / "ablation.png").size[0] > 500
     with pytest.raises(UserError, match="no evaluation summary"):
         write_table({"full": tmp_path / "missing.json"}, tmp_path / "x")
@@ -116,3 +122,19 @@ def test_trained_model_folder_links_the_base_parts(tmp_path):
     assert (out / "vae").resolve() == decoder.resolve() and (out / "transformer").resolve() == trained.resolve()
     with pytest.raises(UserError, match="no trained transformer"):
         assemble_trained_model(base, tmp_path / "nothing", tmp_path / "trained" / "x")
+
+
+def test_the_table_records_the_sampling_the_benches_ran_and_refuses_rows_sampled_differently(tmp_path):
+    def job(row: str, guidance: float) -> None:
+        folder = tmp_path / "bench" / row / "jobs"
+        folder.mkdir(parents=True)
+        (folder / "a.json").write_text(json.dumps({"settings": {"steps": 25, "guidance_scale": guidance, "seed": 42}}))
+
+    job("full", 1.0)
+    job("no_aml", 1.0)
+    job("copy_paste", 9.0)  # a baseline: not sampled, not compared
+    assert sampling_budget(tmp_path, ["full", "no_aml", "copy_paste"]) == {
+        "sampling_steps": 25, "guidance": 1.0, "sampling_seed": 42}
+    job("taii_static", 4.0)
+    with pytest.raises(UserError, match="different settings.*taii_static: steps 25, guidance_scale 4.0"):
+        sampling_budget(tmp_path, ["full", "no_aml", "taii_static"])
