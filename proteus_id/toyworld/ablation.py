@@ -304,9 +304,52 @@ def write_table(paths: dict[str, Path], out_dir: Path, budget: dict | None = Non
             "world's judges (independent of the conditioning encoder); motion metrics are OpenCV DIS flow.")
     if budget:
         note += " Budget: " + ", ".join(f"{k} {v}" for k, v in budget.items() if v is not None) + "."
+    paired = paired_differences({row: Path(path).with_name("per_video.csv") for row, path in paths.items()})
+    if paired:
+        write_json_atomic(out_dir / "ablation_paired.json", paired)
+        lines += ["", "Difference from the full model on the same videos (same identity, prompt and seed; row minus "
+                  "full, paired 95% bootstrap interval; an interval that excludes 0 is a difference this benchmark "
+                  "resolves):", "", "| row | " + " | ".join(PAIRED_METRICS) + " |",
+                  "|---|" + "---|" * len(PAIRED_METRICS)]
+        for row, stats in paired.items():
+            lines.append(f"| {ROW_LABELS.get(row, row)} | " + " | ".join(_cell(stats[m]) for m in PAIRED_METRICS) + " |")
     write_text_atomic(out_dir / "ablation.md", "\n".join(lines) + "\n\n" + note + "\n")
     plot_table(table, out_dir / "ablation.png")
     return out_dir
+
+
+PAIRED_METRICS = ("toy_facesim", "toy_text_alignment", "toy_motion_hit", "flow_magnitude", "temporal_flicker")
+
+
+def paired_differences(per_video: dict[str, Path], reference: str = "full") -> dict[str, dict]:
+    """Each ablation row minus `reference`, video by video (matched on the suite's job id): the rows share
+    identities, prompts and seeds, so the paired interval resolves differences the rows' own intervals hide."""
+    import csv
+
+    from ..evaluation.summary import bootstrap_interval
+
+    def read(path: Path) -> dict[str, dict]:
+        with open(path, newline="") as f:
+            return {r["job"]: r for r in csv.DictReader(f) if r.get("status") == "ok" and r.get("job")}
+
+    if reference not in per_video or not per_video[reference].is_file():
+        return {}
+    base = read(per_video[reference])
+    out = {}
+    for row, path in per_video.items():
+        if row == reference or row not in ROWS or not path.is_file():
+            continue
+        other = read(path)
+        out[row] = {}
+        for metric in PAIRED_METRICS:
+            diffs = [float(other[j][metric]) - float(base[j][metric]) for j in base.keys() & other.keys()
+                     if base[j].get(metric) not in (None, "") and other[j].get(metric) not in (None, "")]
+            if diffs:
+                out[row][metric] = {"mean": float(np.mean(diffs)), "ci95": list(bootstrap_interval(np.array(diffs))),
+                                    "n": len(diffs)}
+            else:
+                out[row][metric] = {"mean": None, "ci95": None, "n": 0}
+    return out
 
 
 def bench_sampling(bench_dir: Path) -> dict | None:

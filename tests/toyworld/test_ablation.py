@@ -138,3 +138,28 @@ def test_the_table_records_the_sampling_the_benches_ran_and_refuses_rows_sampled
     job("taii_static", 4.0)
     with pytest.raises(UserError, match="different settings.*taii_static: steps 25, guidance_scale 4.0"):
         sampling_budget(tmp_path, ["full", "no_aml", "taii_static"])
+
+
+def test_paired_differences_match_videos_by_job_and_resolve_a_small_shift(tmp_path):
+    rng = np.random.default_rng(0)
+    spread = rng.uniform(0.1, 0.9, size=60)  # videos differ a lot from each other; rows differ by 0.02 on each
+
+    def per_video(row: str, values, jobs) -> None:
+        folder = tmp_path / row
+        folder.mkdir()
+        lines = ["job,status,toy_facesim,flow_magnitude"]
+        lines += [f"{j},ok,{v:.6f}," for j, v in zip(jobs, values)]
+        lines.append("broken,failed,,")
+        (folder / "per_video.csv").write_text("\n".join(lines) + "\n")
+        (folder / "summary.json").write_text(json.dumps(_summary(float(np.mean(values)))))
+
+    jobs = [f"j{k}" for k in range(60)]
+    per_video("full", spread, jobs)
+    per_video("consisid_like", (spread - 0.02)[::-1], jobs[::-1])  # the same videos in another order
+    out = write_table({r: tmp_path / r / "summary.json" for r in ("full", "consisid_like")}, tmp_path / "ablation")
+    paired = json.loads((out / "ablation_paired.json").read_text())["consisid_like"]
+    assert paired["toy_facesim"]["n"] == 60
+    assert paired["toy_facesim"]["mean"] == pytest.approx(-0.02, abs=1e-5)
+    assert paired["toy_facesim"]["ci95"][1] < 0  # resolved, though the rows' own intervals overlap widely
+    assert paired["flow_magnitude"]["mean"] is None  # not measured: n/a
+    assert "Difference from the full model" in (out / "ablation.md").read_text()
