@@ -189,16 +189,17 @@ class Recipe:
             self.baseline(kind, suite)
         rows = [*self.s.rows, *BASELINES]
         return write_table({row: self.root / "bench" / row / "eval" / "summary.json" for row in rows},
-                           self.root / "ablation", budget=self.budget())
+                           self.root / "ablation", budget=self.budget(rows))
 
-    def budget(self) -> dict:
+    def budget(self, rows: list[str]) -> dict:
+        """The training budget every row shared (from the configs) and the sampling its benches ran (from their
+        job records, so the table states what was run, not this command's defaults)."""
         config = (self.root / "configs" / "full.yaml").read_text() if (self.root / "configs" / "full.yaml").is_file() else ""
         import yaml
 
         cfg = yaml.safe_load(config) or {}
         return {"max_steps": cfg.get("max_steps"), "compared_at_step": self.s.eval_step or cfg.get("max_steps"),
-                "batch_size": cfg.get("batch_size"), "seed": cfg.get("seed"),
-                "sampling_steps": self.s.steps, "guidance": self.s.guidance, "sampling_seed": self.s.seed}
+                "batch_size": cfg.get("batch_size"), "seed": cfg.get("seed"), **sampling_budget(self.root, rows)}
 
 
 def assemble_trained_model(base: Path, transformer: Path, out: Path, vae: Path | None = None) -> Path:
@@ -354,9 +355,8 @@ def paired_differences(per_video: dict[str, Path], reference: str = "full") -> d
 
 def bench_sampling(bench_dir: Path) -> dict | None:
     """The sampling settings a row's videos were made with, from its bench's job records (None: no record)."""
-    for job in sorted((Path(bench_dir) / "jobs").glob("*.json")):
-        return json.loads(job.read_text()).get("settings")
-    return None
+    first = min((Path(bench_dir) / "jobs").glob("*.json"), default=None)
+    return json.loads(first.read_text()).get("settings") if first else None
 
 
 def sampling_budget(root: Path, rows: list[str]) -> dict:

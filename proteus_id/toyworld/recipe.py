@@ -156,17 +156,14 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_ablation_table(args: argparse.Namespace) -> int:
-    from .ablation import BASELINES, Recipe, ReproduceSettings, sampling_budget, write_table
+    from .ablation import BASELINES, Recipe, ReproduceSettings, write_table
     from .train_configs import ROWS
 
     root = Path(args.root)
     rows = [r for r in (*ROWS, *BASELINES) if (root / "bench" / r / "eval" / "summary.json").is_file()]
     if not rows:
         raise UserError(f"no finished benchmark under {root / 'bench'}; run `proteus-id toy reproduce --root {root}`")
-    budget = Recipe(root, ReproduceSettings(eval_step=args.eval_step)).budget()
-    for key in ("sampling_steps", "guidance", "sampling_seed"):  # as the benches ran, not this command's defaults
-        budget.pop(key, None)
-    budget.update(sampling_budget(root, rows))
+    budget = Recipe(root, ReproduceSettings(eval_step=args.eval_step)).budget(rows)
     out = write_table({r: root / "bench" / r / "eval" / "summary.json" for r in rows},
                       Path(args.out) if args.out else root / "ablation", budget=budget)
     print(f"ablation table ({len(rows)} rows): {out / 'ablation.md'}")

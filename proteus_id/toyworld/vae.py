@@ -235,15 +235,12 @@ def finalise_vae(vae, out: Path, world_seed: int = DEFAULT_WORLD_SEED) -> Path:
     return out / "vae"
 
 
-LATENT_STD = 0.69  # the world VAE's latent std before scaling (vae_metrics.json: 0.690 on evaluation identities)
-
-
 @dataclass
 class DecoderTuneConfig:
     # (name, steps, batch, frames): full-resolution clips only; 17-frame clips exercise the inference chunking
     phases: tuple = (("clips64", 300, 2, 9), ("full", 150, 1, 17))
-    # Gaussian noise added to the latents the decoder sees, sigma uniform in [0, latent_noise x the latent std] per
-    # sample: a sampler's last step leaves a little noise in the latents, which a decoder trained on clean posteriors
+    # Gaussian noise added to the latents the decoder sees, sigma uniform in [0, latent_noise x that sample's latent
+    # std]: a sampler's last step leaves a little noise in the latents, which a decoder trained on clean posteriors
     # turns into speckle; trained on noisy ones it renders them smooth (at some cost in the finest detail).
     latent_noise: float = 0.0
     eval_clips: int = 48  # clips of the evaluation identities the closing PSNR is measured on
@@ -292,7 +289,8 @@ def finetune_decoder(out_dir: str | Path, vae_dir: str | Path, cfg: DecoderTuneC
             with torch.no_grad():
                 z = vae.encode(x).latent_dist.sample(generator=generator)
                 if cfg.latent_noise > 0:
-                    sigma = torch.rand(z.shape[0], 1, 1, 1, 1, generator=generator) * cfg.latent_noise * LATENT_STD
+                    spread = z.flatten(1).std(dim=1).view(-1, 1, 1, 1, 1)
+                    sigma = torch.rand(z.shape[0], 1, 1, 1, 1, generator=generator) * cfg.latent_noise * spread
                     z = z + sigma * torch.randn(z.shape, generator=generator)
             y = vae.decode(z).sample
             mse = F.mse_loss(y, x)
