@@ -77,9 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    from ..cpu_threads import apply_thread_choice
     from .errors import report_user_error
 
     try:
+        note = apply_thread_choice()
+        if note:
+            logging.getLogger("proteus_id").info(note)
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
