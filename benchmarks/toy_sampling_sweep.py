@@ -2,6 +2,10 @@
 similarity, motion hit and attribute hit by the world's judges, and frame-to-frame change, per (steps, guidance).
 
     python benchmarks/toy_sampling_sweep.py --model ROOT/trained/full [--clips 24] [--steps 25,50] [--guidance 1,3,4.5,6]
+        [--identity-guidance 0,1,2]
+
+Identity guidance (the pipeline's `identity_guidance_scale`) adds s * (v - v_without_identity): one more
+transformer pass per step.
 
 Identities come from the `judge_val` split (never trained on by the transformer or the encoder, and not the 150
 evaluation identities that the ablation reports on), so picking the recommended settings here does not tune on
@@ -11,6 +15,7 @@ the benchmark. Prints one line per setting and the seconds per clip.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -22,6 +27,7 @@ def main() -> int:
     parser.add_argument("--clips", type=int, default=24)
     parser.add_argument("--steps", default="25,50")
     parser.add_argument("--guidance", default="1,3,4.5,6")
+    parser.add_argument("--identity-guidance", default="0")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
 
@@ -35,7 +41,7 @@ def main() -> int:
     from proteus_id.toyworld.captions import caption, identity_prompt
     from proteus_id.toyworld.world import ClipSpec, render_clip, render_reference
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     judges = JudgeSet.load(JUDGES_DIR)
     pipe = ProteusIDPipeline.from_pretrained(args.model)
     pipe.set_progress_bar_config(disable=True)
@@ -49,23 +55,25 @@ def main() -> int:
         features = backend.extract(reference)
         text = caption(identity, scene, rng)
         jobs.append((reference, features, text, identity_prompt(identity, rng), ClipSpec(identity, scene, text, "", k, DEFAULT_WORLD_SEED)))
-    print(f"{'steps':>5s} {'guid':>5s} {'facesim':>8s} {'motion':>7s} {'attrs':>6s} {'change':>7s} {'s/clip':>7s}", flush=True)
+    print(f"{'steps':>5s} {'guid':>5s} {'idg':>4s} {'facesim':>8s} {'motion':>7s} {'attrs':>6s} {'change':>7s} {'s/clip':>7s}", flush=True)
     truth = [render_clip(job[4]).frames for job in jobs]  # the world's own renders of the same prompts: the ceiling
-    print(f"{'true':>5s} {'':>5s} " + " ".join(f"{v:{w}.3f}" for v, w in zip(score(judges, jobs, truth), (8, 7, 6)))
+    print(f"{'true':>5s} {'':>5s} {'':>4s} " + " ".join(f"{v:{w}.3f}" for v, w in zip(score(judges, jobs, truth), (8, 7, 6)))
           + f" {np.mean([np.abs(np.diff(t.astype(np.float32), axis=0)).mean() for t in truth]):7.2f}", flush=True)
     for steps in [int(s) for s in args.steps.split(",")]:
-        for guidance in [float(g) for g in args.guidance.split(",")]:
+        for guidance, id_guidance in [(float(g), float(i)) for g in args.guidance.split(",")
+                                      for i in args.identity_guidance.split(",")]:
             start = time.perf_counter()
             videos = []
             for reference, f, prompt, id_prompt, _ in jobs:
                 video = pipe(image=f.face_crop, prompt=prompt, identity_prompt=id_prompt, id_cond=f.id_cond,
                              id_vit_hidden=f.id_vit_hidden, seed=args.seed, num_inference_steps=steps,
-                             guidance_scale=guidance, output_type="np").frames[0]
+                             guidance_scale=guidance, identity_guidance_scale=id_guidance,
+                             output_type="np").frames[0]
                 videos.append((np.clip(video, 0, 1) * 255).round().astype(np.uint8))
             seconds = (time.perf_counter() - start) / len(jobs)
             sims, motion, attrs = score(judges, jobs, videos)
             change = np.mean([np.abs(np.diff(v.astype(np.float32), axis=0)).mean() for v in videos])
-            print(f"{steps:5d} {guidance:5.1f} {sims:8.3f} {motion:7.3f} {attrs:6.3f} {change:7.2f} {seconds:7.2f}", flush=True)
+            print(f"{steps:5d} {guidance:5.1f} {id_guidance:4.1f} {sims:8.3f} {motion:7.3f} {attrs:6.3f} {change:7.2f} {seconds:7.2f}", flush=True)
     return 0
 
 
