@@ -78,6 +78,8 @@ class ConditioningConfig:
 class LossConfig:
     motion_weight: bool = True  # AML term l + M l (M from the cache)
     face_mask_probability: float = 0.5  # probability of the face-masked average for a step
+    # cap on the per-timestep weight 1 / (1 - alphas_cumprod[t]) (null: the release's uncapped weight); see loss.py
+    weight_cap: float | None = None
 
 
 @dataclass

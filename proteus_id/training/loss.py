@@ -2,11 +2,17 @@
 
     x0_hat = scheduler.get_velocity(v_pred, x_t, t)          v-prediction turned into x0: sqrt(a) x_t - sqrt(1-a) v
     l      = (x0_hat - x0)^2 / (1 - alphas_cumprod[t])       per element, flattened per sample
+             (weight_cap c, ours, off by default: min(1 / (1 - alphas_cumprod[t]), c))
     l      = l + M * l                                        AML motion weight (M = 0 without AML)
     loss   = sum(l * F) / sum(F)   with probability p_face   face-mask averaging (F: face mask on the latent grid)
            = mean(l)               otherwise
 
 alphas_cumprod is float64 in diffusers' CogVideoX DPM scheduler, so the weighted loss is float64 as in the release.
+
+Why a cap: the release's weight is SNR + 1, about 1,200 at t = 0 and 1 at t = 999, so with uniform timesteps the
+low-noise steps (fine detail) dominate the gradient and the high-noise steps, where layout and motion are decided
+from the text, get little of it. Capping the weight (as min-SNR weighting does, but keeping the weight of the
+zero-SNR terminal step, which min(SNR, c) would set to 0) moves emphasis to those steps.
 """
 
 from __future__ import annotations
@@ -19,10 +25,11 @@ def x0_prediction(scheduler, model_output: torch.Tensor, noisy_latents: torch.Te
     return scheduler.get_velocity(model_output, noisy_latents, timesteps)
 
 
-def snr_weight(scheduler, timesteps: torch.Tensor) -> torch.Tensor:
-    """1 / (1 - alphas_cumprod[t]) per sample."""
+def snr_weight(scheduler, timesteps: torch.Tensor, weight_cap: float | None = None) -> torch.Tensor:
+    """1 / (1 - alphas_cumprod[t]) per sample (= SNR + 1), capped at weight_cap when given."""
     alphas_cumprod = scheduler.alphas_cumprod.to(timesteps.device)[timesteps]
-    return 1.0 / (1.0 - alphas_cumprod)
+    weights = 1.0 / (1.0 - alphas_cumprod)
+    return weights if weight_cap is None else weights.clamp(max=weight_cap)
 
 
 def per_element_loss(
@@ -32,10 +39,12 @@ def per_element_loss(
     target: torch.Tensor,
     timesteps: torch.Tensor,
     motion_weight: torch.Tensor | None = None,
+    weight_cap: float | None = None,
 ) -> torch.Tensor:
-    """(B, N) weighted squared x0 error with the AML term; motion_weight (B, N) or None for plain loss."""
+    """(B, N) weighted squared x0 error with the AML term; motion_weight (B, N) or None for plain loss;
+    weight_cap None for the release's weighting."""
     prediction = x0_prediction(scheduler, model_output, noisy_latents, timesteps)
-    weights = snr_weight(scheduler, timesteps)
+    weights = snr_weight(scheduler, timesteps, weight_cap)
     while weights.ndim < prediction.ndim:
         weights = weights.unsqueeze(-1)
     loss = (weights * (prediction - target) ** 2).reshape(target.shape[0], -1)

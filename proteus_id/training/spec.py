@@ -245,7 +245,8 @@ class ProteusIDSpec:
         channels = x0.shape[2]
         p_t = self.transformer_config.get("patch_size_t")
         motion = expand_over_channels(batch["motion_weight"].float(), channels, p_t) if self.config.loss.motion_weight else None
-        per_element = per_element_loss(self.scheduler, prediction.float(), noisy, x0, timesteps, motion)
+        per_element = per_element_loss(self.scheduler, prediction.float(), noisy, x0, timesteps, motion,
+                                       weight_cap=self.config.loss.weight_cap)
         face_branch = bool(_uniform(rng, 1).item() < self.config.loss.face_mask_probability)
         face = expand_over_channels(batch["face_weight"].float(), channels, p_t) if face_branch else None
         return reduce_loss(per_element, face), {"face_branch": face_branch}

@@ -79,3 +79,24 @@ def test_face_branch_without_any_face_is_the_mean_not_nan():
     face = torch.zeros(2, 12)
     face[0, :3] = 1
     assert torch.allclose(reduce_loss(loss, face), loss[0, :3].mean())
+
+
+def test_weight_cap_clips_only_the_low_noise_weights():
+    """weight_cap=None is the release's 1/(1 - alphas_cumprod); a cap clips the large low-noise weights and leaves
+    the high-noise ones (including the zero-SNR terminal step, weight 1) as they are."""
+    from diffusers import CogVideoXDPMScheduler
+
+    from proteus_id.training.loss import snr_weight
+
+    scheduler = CogVideoXDPMScheduler(rescale_betas_zero_snr=True, prediction_type="v_prediction")
+    t = torch.tensor([0, 100, 500, 999])
+    release = 1.0 / (1.0 - scheduler.alphas_cumprod[t])
+    torch.testing.assert_close(snr_weight(scheduler, t), release)
+    capped = snr_weight(scheduler, t, weight_cap=5.0)
+    assert release[0] > 100 and capped[0] == 5.0
+    assert release[-1].item() == pytest.approx(1.0) and capped[-1].item() == pytest.approx(1.0)
+    torch.testing.assert_close(capped, release.clamp(max=5.0))
+    noisy, x0 = torch.randn(4, 3, 2, 2), torch.randn(4, 3, 2, 2)
+    v = torch.randn(4, 3, 2, 2)
+    ratio = per_element_loss(scheduler, v, noisy, x0, t, weight_cap=5.0) / per_element_loss(scheduler, v, noisy, x0, t)
+    torch.testing.assert_close(ratio, (capped / release).float().unsqueeze(1).expand_as(ratio).to(ratio.dtype))
