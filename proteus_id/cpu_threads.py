@@ -24,24 +24,38 @@ def available_cores() -> int:
 
 
 def busy_cores(sample_seconds: float = 0.1) -> tuple[float, str] | None:
-    """How many cores other processes keep busy: CPU time spent outside idle over a short sample (we sleep through
-    it, so it is the others'), or the 1-minute load average. None when neither is available."""
+    """How many of the cores we may run on other processes keep busy: CPU time spent outside idle on those cores
+    over a short sample (we sleep through it, so it is the others'), or the 1-minute load average. None when
+    neither is available."""
     import time
 
-    def totals() -> tuple[int, int]:
+    try:
+        ours = os.sched_getaffinity(0)
+    except AttributeError:
+        ours = None
+
+    def totals() -> tuple[int, int, int]:
+        total = idle = count = 0
         with open("/proc/stat") as f:
-            fields = [int(x) for x in f.readline().split()[1:]]
-        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-        return sum(fields[:8]), idle
+            for line in f:
+                name, *values = line.split()
+                if not (name.startswith("cpu") and name[3:].isdigit()):
+                    continue
+                if ours is not None and int(name[3:]) not in ours:
+                    continue
+                fields = [int(x) for x in values[:8]]
+                total += sum(fields)
+                idle += fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+                count += 1
+        return total, idle, count
 
     try:
-        total0, idle0 = totals()
+        total0, idle0, count = totals()
         time.sleep(sample_seconds)
-        total1, idle1 = totals()
-        cores_all = os.cpu_count() or 1
-        if total1 > total0:
-            busy = (1.0 - (idle1 - idle0) / (total1 - total0)) * cores_all
-            return busy, f"{busy:.1f} of {cores_all} cores busy"
+        total1, idle1, _ = totals()
+        if count and total1 > total0:
+            busy = (1.0 - (idle1 - idle0) / (total1 - total0)) * count
+            return busy, f"{busy:.1f} of {count} cores busy"
     except (OSError, ValueError, IndexError):
         pass
     try:

@@ -50,3 +50,19 @@ def test_cli_sets_threads_for_child_processes_and_rejects_bad_values():
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "PROTEUS_ID_THREADS" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="needs Linux /proc/stat")
+def test_busy_cores_sees_a_spinning_process():
+    from proteus_id.cpu_threads import busy_cores
+
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        import time
+
+        time.sleep(0.5)
+        busy, why = busy_cores(sample_seconds=0.5)
+    finally:
+        spinner.kill()
+    assert busy >= 0.5, why  # one core held by the spinner (others may be busy too)
+    assert "cores busy" in why
