@@ -1,6 +1,6 @@
 """Do a benchmark's videos move the way their prompts say? Face-box track of every video (the world's locator)
 for the motions that move the face box: horizontal displacement (walk left/right), box-size change (move
-closer/away), plus what the motion judge calls them. A diagnostic for `toy_motion_hit`: it separates "the face
+closer/away; turns move neither and serve as a control), plus what the motion judge calls them. A diagnostic for `toy_motion_hit`: it separates "the face
 moves, but the judge does not recognise it" from "nothing moves".
 
     python benchmarks/toy_motion_tracks.py ROOT/bench/true_render ROOT/bench/full ...

@@ -4,14 +4,18 @@ and print |v(edited) - v(base)| / |v(base)| of the transformer's prediction at a
 latent, same face), beside how much the edit changes the text encoder's output.
 
     python benchmarks/toy_text_sensitivity.py ROOT/trained/full [ROOT/trained/full_s4000 ...] [--identities 6]
+    python benchmarks/toy_text_sensitivity.py ROOT/trained/full_s4000 --walk-probe --identities 8
 
-A model that follows a kind of edit changes its prediction for it; one that has not learned it gives ~0. Uses
-`judge_val` identities (not the benchmark's).
+A model that follows a kind of edit changes its prediction for it; one that has not learned it gives ~0.
+--walk-probe: a true walk-left clip of each identity, noised to each timestep, and the one-step x0 prediction
+with its own caption and with the caption turned to walk right; prints the face's horizontal drift (last minus
+first frame, the world's locator) of both predictions. Uses `judge_val` identities (not the benchmark's).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import numpy as np
 
@@ -25,68 +29,142 @@ EDITS = {  # kind of edit -> (what is replaced, by what)
     "place": ("in a green park", "at the beach"),
     "light": ("in bright daylight", "in dim light"),
 }
+IDENTITY_PROMPT_LENGTH = 32  # the pipeline's max_identity_length default
+
+
+class Probe:
+    """One model's transformer with a fixed face: text encoding and one prediction at a time, as the pipeline
+    builds its inputs (image-condition latent, fused identity tokens, rotary embeddings)."""
+
+    def __init__(self, model: str):
+        import torch
+
+        from proteus_id.identity.backends import backend_for_model
+        from proteus_id.pipeline.pipeline import ProteusIDPipeline
+
+        self.pipe = ProteusIDPipeline.from_pretrained(model)
+        self.backend = backend_for_model(model)
+        self.net = self.pipe.transformer
+        cfg = self.net.config
+        self.size = cfg.sample_height * self.pipe.vae_scale_factor_spatial
+        self.latent_frames = (cfg.sample_frames - 1) // self.pipe.vae_scale_factor_temporal + 1
+        self.torch = torch
+
+    def encode(self, text: str):
+        length = self.net.config.max_text_seq_length
+        return self.pipe.encode_prompts([text], length, "cpu", room=length - self.net.config.FT_num_querie)
+
+    def set_face(self, reference, identity_prompt: str, seed: int) -> None:
+        torch = self.torch
+        self.features = self.backend.extract(reference)
+        pixels = self.pipe.video_processor.preprocess(self.features.face_crop, height=self.size, width=self.size)
+        self.image = self.pipe.prepare_image_latents(pixels, self.latent_frames, torch.float32,
+                                                     torch.Generator().manual_seed(seed))
+        identity, _ = self.pipe.encode_prompts([identity_prompt], IDENTITY_PROMPT_LENGTH, "cpu")
+        self.fused = self.net.encode_identity(identity, self.features.id_cond, self.features.id_vit_hidden)
+        self.rotary = self.pipe.rotary_embeddings(self.size, self.size, self.latent_frames, "cpu")
+
+    def predict(self, noisy, text_encoding, t: int):
+        embeds, mask = text_encoding
+        f = self.features
+        return self.net(hidden_states=self.torch.cat([noisy, self.image], 2), encoder_hidden_states=embeds,
+                        encoder_hidden_mask=mask, timestep=self.torch.tensor([t]), image_rotary_emb=self.rotary,
+                        id_cond=f.id_cond, id_vit_hidden=f.id_vit_hidden, is_infer=True, return_dict=False,
+                        fused_tokens=self.fused)[0]
+
+
+def relative_change(a, b) -> float:
+    n = min(a.shape[1], b.shape[1])  # text encodings may differ in length
+    return float((a[:, :n] - b[:, :n]).norm() / b[:, :n].norm())
+
+
+def edit_sensitivity(probe: Probe, model: str, numbers: list[int], timesteps: list[int]) -> None:
+    from proteus_id.toyworld.traits import sample_identity
+    from proteus_id.toyworld.world import render_reference
+
+    changes: dict[str, list[list[float]]] = {name: [] for name in EDITS}
+    text_changes: dict[str, list[float]] = {name: [] for name in EDITS}
+    for k, number in enumerate(numbers):
+        identity = sample_identity(number)
+        probe.set_face(render_reference(identity, variant=0), f"a {identity.gender}", seed=k)
+        noisy = probe.torch.randn(probe.image.shape, generator=probe.torch.Generator().manual_seed(100 + k))
+        base_text = probe.encode(BASE.format(gender=identity.gender))
+        base_v = {t: probe.predict(noisy, base_text, t) for t in timesteps}
+        for name, (old, new) in EDITS.items():
+            edited = probe.encode(BASE.format(gender=identity.gender).replace(old, new))
+            changes[name].append([relative_change(probe.predict(noisy, edited, t), base_v[t]) for t in timesteps])
+            text_changes[name].append(relative_change(edited[0], base_text[0]))
+    for name in EDITS:
+        per_t = np.mean(changes[name], axis=0)
+        print(f"{model[-28:]:28s} {name:20s} " + " ".join(f"{x:7.3f}" for x in per_t)
+              + f"   {np.mean(text_changes[name]):.3f}")
+
+
+def walk_probe(probe: Probe, model: str, numbers: list[int], timesteps: list[int]) -> None:
+    from proteus_id.toyworld.captions import caption, identity_prompt
+    from proteus_id.toyworld.judge_eval import JudgeSet
+    from proteus_id.toyworld.ship import JUDGES_DIR
+    from proteus_id.toyworld.traits import DEFAULT_WORLD_SEED, sample_identity, sample_scene
+    from proteus_id.toyworld.world import ClipSpec, render_clip, render_reference
+
+    torch, pipe = probe.torch, probe.pipe
+    judges = JudgeSet.load(JUDGES_DIR)
+    scale = pipe.vae_scaling_factor_image
+    alphas = pipe.scheduler.alphas_cumprod
+
+    def drift(frames: np.ndarray) -> float:
+        boxes = np.asarray(judges.locate(frames), dtype=np.float64)
+        centre = (boxes[:, 0] + boxes[:, 2]) / 2
+        return float(centre[-1] - centre[0])
+
+    drifts: dict[str, list[float]] = {}
+    for k, number in enumerate(numbers):
+        identity = sample_identity(number)
+        scene = sample_scene(np.random.default_rng([number, 7]), motion="walk left", speed="normal")
+        captions = {side: caption(identity, dataclasses.replace(scene, motion=f"walk {side}"),
+                                  np.random.default_rng([number, 8])) for side in ("left", "right")}
+        frames = render_clip(ClipSpec(identity, scene, captions["left"], "", k, DEFAULT_WORLD_SEED)).frames
+        drifts.setdefault("true clip", []).append(drift(frames))
+        probe.set_face(render_reference(identity, variant=0),
+                       identity_prompt(identity, np.random.default_rng([number, 9])), seed=0)
+        pixels = torch.from_numpy(frames).permute(3, 0, 1, 2)[None].float() / 127.5 - 1
+        x0 = pipe.vae.encode(pixels).latent_dist.mean.permute(0, 2, 1, 3, 4) * scale
+        noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(k))
+        encodings = {side: probe.encode(text) for side, text in captions.items()}
+        for t in timesteps:
+            a = alphas[t].float()
+            noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
+            for side, encoding in encodings.items():
+                x0_hat = a.sqrt() * noisy - (1 - a).sqrt() * probe.predict(noisy, encoding, t)  # v -> x0
+                decoded = pipe.vae.decode(x0_hat.permute(0, 2, 1, 3, 4) / scale).sample[0].permute(1, 2, 3, 0)
+                drifts.setdefault(f"t={t}, caption walk {side}", []).append(
+                    drift(((decoded.clamp(-1, 1) + 1) * 127.5).round().byte().numpy()))
+    for key, values in drifts.items():
+        print(f"{model[-28:]:28s} {key:28s} face drift {np.mean(values):+7.2f} px  "
+              f"({', '.join(f'{v:+.1f}' for v in values)})")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+")
     parser.add_argument("--identities", type=int, default=6)
-    parser.add_argument("--timesteps", default="999,700")
+    parser.add_argument("--timesteps", help="noise levels (default 999,700; with --walk-probe 999,900,700,500)")
+    parser.add_argument("--walk-probe", action="store_true", help="one-step x0 of a noised true walk clip instead")
     args = parser.parse_args()
 
     import torch
 
-    from proteus_id.identity.backends import backend_for_model
-    from proteus_id.pipeline.pipeline import ProteusIDPipeline
-    from proteus_id.toyworld.traits import identity_numbers, sample_identity
-    from proteus_id.toyworld.world import render_reference
+    from proteus_id.toyworld.traits import identity_numbers
 
     torch.set_num_threads(1)
-    timesteps = [int(t) for t in args.timesteps.split(",")]
-    print(f"{'model':28s} {'edit':20s} " + " ".join(f"{'t=' + str(t):>7s}" for t in timesteps) + "   text change")
+    timesteps = [int(t) for t in (args.timesteps or ("999,900,700,500" if args.walk_probe else "999,700")).split(",")]
+    numbers = identity_numbers("judge_val", args.identities)
+    if not args.walk_probe:
+        print(f"{'model':28s} {'edit':20s} " + " ".join(f"{'t=' + str(t):>7s}" for t in timesteps) + "   text change")
     for model in args.models:
-        pipe = ProteusIDPipeline.from_pretrained(model)
-        backend = backend_for_model(model)
-        net = pipe.transformer
-        length = net.config.max_text_seq_length
-
-        def encode(text: str):
-            return pipe.encode_prompts([text], length, "cpu", room=length - net.config.FT_num_querie)
-
-        changes: dict[str, list[list[float]]] = {name: [] for name in EDITS}
-        text_changes: dict[str, list[float]] = {name: [] for name in EDITS}
-        for k, number in enumerate(identity_numbers("judge_val", args.identities)):
-            identity = sample_identity(number)
-            features = backend.extract(render_reference(identity, variant=0))
-            base = BASE.format(gender=identity.gender)
-            with torch.no_grad():
-                pixels = pipe.video_processor.preprocess(features.face_crop, height=64, width=64)
-                image = pipe.prepare_image_latents(pixels, 5, torch.float32, torch.Generator().manual_seed(k))
-                fused = net.encode_identity(encode(f"a {identity.gender}")[0][:, :32], features.id_cond,
-                                            features.id_vit_hidden)
-                rotary = pipe.rotary_embeddings(64, 64, image.shape[1], "cpu")
-                noisy = torch.randn(image.shape, generator=torch.Generator().manual_seed(100 + k))
-
-                def predict(text: str, t: int) -> torch.Tensor:
-                    embeds, mask = encode(text)
-                    return net(hidden_states=torch.cat([noisy, image], 2), encoder_hidden_states=embeds,
-                               encoder_hidden_mask=mask, timestep=torch.tensor([t]), image_rotary_emb=rotary,
-                               id_cond=features.id_cond, id_vit_hidden=features.id_vit_hidden, is_infer=True,
-                               return_dict=False, fused_tokens=fused)[0]
-
-                base_v = {t: predict(base, t) for t in timesteps}
-                base_e = encode(base)[0]
-                for name, (old, new) in EDITS.items():
-                    text = base.replace(old, new)
-                    changes[name].append([float((predict(text, t) - base_v[t]).norm() / base_v[t].norm())
-                                          for t in timesteps])
-                    edited_e = encode(text)[0]
-                    n = min(base_e.shape[1], edited_e.shape[1])
-                    text_changes[name].append(float((edited_e[:, :n] - base_e[:, :n]).norm() / base_e[:, :n].norm()))
-        for name in EDITS:
-            per_t = np.mean(changes[name], axis=0)
-            print(f"{model[-28:]:28s} {name:20s} " + " ".join(f"{x:7.3f}" for x in per_t)
-                  + f"   {np.mean(text_changes[name]):.3f}")
+        probe = Probe(model)
+        with torch.no_grad():
+            (walk_probe if args.walk_probe else edit_sensitivity)(probe, model, numbers, timesteps)
     return 0
 
 

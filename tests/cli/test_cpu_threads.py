@@ -1,4 +1,4 @@
-"""The CPU thread choice: torch gets the cores the load average says are free, unless the user chose."""
+"""The CPU thread choice: torch gets the cores that are free, unless the user chose."""
 
 import os
 import subprocess
