@@ -2,7 +2,10 @@
 similarity, motion hit and attribute hit by the world's judges, and frame-to-frame change, per (steps, guidance).
 
     python benchmarks/toy_sampling_sweep.py --model ROOT/trained/full [--clips 24] [--steps 25,50] [--guidance 1,3,4.5,6]
-        [--identity-guidance 0,1,2]
+        [--identity-guidance 0,1,2] [--image-latent on,off]
+
+`--image-latent off` zeroes the image-condition latent (the face crop in latent frame 0), which the model saw in
+the 5% of training steps that drop it: does the face latent carry identity, and does it hold the person still?
 
 Identity guidance (the pipeline's `identity_guidance_scale`) adds s * (v - v_without_identity): one more
 transformer pass per step.
@@ -28,6 +31,7 @@ def main() -> int:
     parser.add_argument("--steps", default="25,50")
     parser.add_argument("--guidance", default="1,3,4.5,6")
     parser.add_argument("--identity-guidance", default="0")
+    parser.add_argument("--image-latent", default="on", help="on, off or on,off")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
 
@@ -45,6 +49,7 @@ def main() -> int:
     judges = JudgeSet.load(JUDGES_DIR)
     pipe = ProteusIDPipeline.from_pretrained(args.model)
     pipe.set_progress_bar_config(disable=True)
+    with_face_latent = pipe.prepare_image_latents
     backend = backend_for_model(args.model)
     jobs = []
     for k, number in enumerate(identity_numbers("judge_val", args.clips)):
@@ -55,13 +60,18 @@ def main() -> int:
         features = backend.extract(reference)
         text = caption(identity, scene, rng)
         jobs.append((reference, features, text, identity_prompt(identity, rng), ClipSpec(identity, scene, text, "", k, DEFAULT_WORLD_SEED)))
-    print(f"{'steps':>5s} {'guid':>5s} {'idg':>4s} {'facesim':>8s} {'motion':>7s} {'attrs':>6s} {'change':>7s} {'s/clip':>7s}", flush=True)
+    print(f"{'steps':>5s} {'guid':>5s} {'idg':>4s} {'img':>4s} {'facesim':>8s} {'motion':>7s} {'attrs':>6s} {'change':>7s} {'s/clip':>7s}", flush=True)
     truth = [render_clip(job[4]).frames for job in jobs]  # the world's own renders of the same prompts: the ceiling
-    print(f"{'true':>5s} {'':>5s} {'':>4s} " + " ".join(f"{v:{w}.3f}" for v, w in zip(score(judges, jobs, truth), (8, 7, 6)))
+    print(f"{'true':>5s} {'':>5s} {'':>4s} {'':>4s} " + " ".join(f"{v:{w}.3f}" for v, w in zip(score(judges, jobs, truth), (8, 7, 6)))
           + f" {np.mean([np.abs(np.diff(t.astype(np.float32), axis=0)).mean() for t in truth]):7.2f}", flush=True)
     for steps in [int(s) for s in args.steps.split(",")]:
-        for guidance, id_guidance in [(float(g), float(i)) for g in args.guidance.split(",")
-                                      for i in args.identity_guidance.split(",")]:
+        for guidance, id_guidance, image_latent in [(float(g), float(i), m) for g in args.guidance.split(",")
+                                                    for i in args.identity_guidance.split(",")
+                                                    for m in args.image_latent.split(",")]:
+            if image_latent not in ("on", "off"):
+                parser.error(f"--image-latent takes on and/or off, not {image_latent!r}")
+            pipe.prepare_image_latents = with_face_latent if image_latent == "on" else (
+                lambda *a, **k: torch.zeros_like(with_face_latent(*a, **k)))
             start = time.perf_counter()
             videos = []
             for reference, f, prompt, id_prompt, _ in jobs:
@@ -73,7 +83,7 @@ def main() -> int:
             seconds = (time.perf_counter() - start) / len(jobs)
             sims, motion, attrs = score(judges, jobs, videos)
             change = np.mean([np.abs(np.diff(v.astype(np.float32), axis=0)).mean() for v in videos])
-            print(f"{steps:5d} {guidance:5.1f} {id_guidance:4.1f} {sims:8.3f} {motion:7.3f} {attrs:6.3f} {change:7.2f} {seconds:7.2f}", flush=True)
+            print(f"{steps:5d} {guidance:5.1f} {id_guidance:4.1f} {image_latent:>4s} {sims:8.3f} {motion:7.3f} {attrs:6.3f} {change:7.2f} {seconds:7.2f}", flush=True)
     return 0
 
 
