@@ -34,6 +34,9 @@ def main() -> int:
     parser.add_argument("--image-latent", default="on", help="on, off or on,off")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
+    image_latents = args.image_latent.split(",")
+    if not set(image_latents) <= {"on", "off"}:  # before any model is loaded or clip sampled
+        parser.error(f"--image-latent takes on and/or off, not {args.image_latent!r}")
 
     import torch
 
@@ -67,9 +70,7 @@ def main() -> int:
     for steps in [int(s) for s in args.steps.split(",")]:
         for guidance, id_guidance, image_latent in [(float(g), float(i), m) for g in args.guidance.split(",")
                                                     for i in args.identity_guidance.split(",")
-                                                    for m in args.image_latent.split(",")]:
-            if image_latent not in ("on", "off"):
-                parser.error(f"--image-latent takes on and/or off, not {image_latent!r}")
+                                                    for m in image_latents]:
             pipe.prepare_image_latents = with_face_latent if image_latent == "on" else (
                 lambda *a, **k: torch.zeros_like(with_face_latent(*a, **k)))
             start = time.perf_counter()
