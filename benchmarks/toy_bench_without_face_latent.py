@@ -1,6 +1,6 @@
 """`proteus-id bench` with the image-condition latent zeroed: the same command line, one change inside the pipeline.
 
-    python benchmarks/toy_bench_without_face_latent.py bench --model ROOT/trained/full --suite SUITE --out OUT ...
+    python benchmarks/toy_bench_without_face_latent.py bench --model ROOT/trained/full_s4000 --suite SUITE --out OUT ...
 
 A diagnostic for the toy model (docs/toyworld.md, "Why the prompted motion is not recognised"): the face crop in
 latent frame 0 is replaced by zeros, the input the model saw in the 5% of training steps that drop it

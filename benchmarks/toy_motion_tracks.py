@@ -3,7 +3,7 @@ for the motions that move the face box: horizontal displacement (walk left/right
 closer/away; turns move neither and serve as a control), plus what the motion judge calls them. A diagnostic for `toy_motion_hit`: it separates "the face
 moves, but the judge does not recognise it" from "nothing moves".
 
-    python benchmarks/toy_motion_tracks.py ROOT/bench/true_render ROOT/bench/full ...
+    python benchmarks/toy_motion_tracks.py ROOT/bench/true_render ROOT/bench/full_s2000 ...
 
 Each argument is a `proteus-id bench` output folder (it reads eval/per_video.csv and the videos it names).
 """

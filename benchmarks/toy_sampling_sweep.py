@@ -1,7 +1,7 @@
 """Sampling settings of a toy model, chosen on held-out identities that are *not* the benchmark's: identity
 similarity, motion hit and attribute hit by the world's judges, and frame-to-frame change, per (steps, guidance).
 
-    python benchmarks/toy_sampling_sweep.py --model ROOT/trained/full [--clips 24] [--steps 25,50] [--guidance 1,3,4.5,6]
+    python benchmarks/toy_sampling_sweep.py --model ROOT/trained/full_s4000 [--clips 24] [--steps 25,50] [--guidance 1,3,4.5,6]
         [--identity-guidance 0,1,2] [--image-latent on,off]
 
 `--image-latent off` zeroes the image-condition latent (the face crop in latent frame 0), which the model saw in

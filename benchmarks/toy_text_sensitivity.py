@@ -3,7 +3,7 @@ ignored: for one base prompt per identity, change only its motion, or only its c
 and print |v(edited) - v(base)| / |v(base)| of the transformer's prediction at a few noise levels (same noisy
 latent, same face), beside how much the edit changes the text encoder's output.
 
-    python benchmarks/toy_text_sensitivity.py ROOT/trained/full [ROOT/trained/full_s4000 ...] [--identities 6]
+    python benchmarks/toy_text_sensitivity.py ROOT/trained/full_s2000 [ROOT/trained/full_s4000 ...] [--identities 6]
     python benchmarks/toy_text_sensitivity.py ROOT/trained/full_s4000 --walk-probe --identities 8
 
 A model that follows a kind of edit changes its prediction for it; one that has not learned it gives ~0.

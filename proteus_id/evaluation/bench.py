@@ -2,15 +2,18 @@
 
     RUN/videos/<identity>__<prompt>.mp4   one per job, written atomically; a finished video is kept and skipped
     RUN/jobs/<job>.json                   per job: status, seconds, the settings used, or why it failed
+    RUN/run.json                          the model's identity and the settings every video of RUN was made with
     RUN/manifest.jsonl                    the run manifest (photo, prompt, video + identity and prompt fields)
     RUN/eval/                             per_video.csv, summary.json, report.md, report.html
 
 Processes: under `accelerate launch --num_processes N` each process generates every N-th job, then all of them
-evaluate (evaluation is sharded the same way). Rerunning the command resumes both phases.
+evaluate (evaluation is sharded the same way). Rerunning the command resumes both phases; a rerun with another
+model (other weights, even at the same path) or other settings is refused, so one RUN never mixes videos.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -38,6 +41,40 @@ class GenerationSettings:
     fps: int = 8
     dtype: str = "auto"  # bf16 on a GPU, fp32 on the CPU
     face_backend: str | None = None  # None: the backend the model folder names
+
+
+def model_identity(model_dir: Path) -> str:
+    """Configs in full and each weights file's size and first MiB: retrained or swapped weights change it, a copied
+    or moved folder does not; for a 20 GB folder that is a few MiB read per file, not the whole folder."""
+    from .metrics.base import file_identity
+
+    digest = hashlib.sha256()
+    for file in sorted(p for p in model_dir.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        digest.update(file.relative_to(model_dir).as_posix().encode())
+        digest.update(file.read_bytes() if file.suffix in (".json", ".txt", ".yaml") else file_identity(file).encode())
+    return digest.hexdigest()[:16]
+
+
+def check_run_record(run_dir: Path, model_dir: Path, settings: GenerationSettings, write: bool) -> None:
+    """Refuse to add videos to a RUN made by another model or with other settings (a resumed bench would otherwise
+    mix the two silently); record them on the first run."""
+    record = {"model": str(model_dir), "model_identity": model_identity(model_dir), "settings": asdict(settings)}
+    path = run_dir / "run.json"
+    if path.is_file():
+        old = json.loads(path.read_text())
+        changed = [f"{k} {old['settings'].get(k)!r} -> {v!r}" for k, v in record["settings"].items()
+                   if old.get("settings", {}).get(k) != v]
+        if old.get("model_identity") != record["model_identity"]:
+            changed.insert(0, f"model weights ({old.get('model')} -> {model_dir})")
+        if changed:
+            raise UserError(f"{run_dir} holds videos made otherwise ({'; '.join(changed)}); give a new --out, or "
+                            "delete that folder to start over")
+        return
+    if write:
+        if any((run_dir / "videos").glob("*.mp4")):
+            logger.warning("%s has videos but no run.json (an older bench): assuming they come from %s with these "
+                           "settings", run_dir, model_dir)
+        atomic_write_text(path, json.dumps(record, indent=1))
 
 
 def video_path(run_dir: Path, job: Job) -> Path:
@@ -176,6 +213,8 @@ def run_bench(model_dir: str | Path, suite_path: str | Path, run_dir: str | Path
     run_dir.mkdir(parents=True, exist_ok=True)
     settings = settings or GenerationSettings()
     state = process_state()
+    check_run_record(run_dir, model_dir, settings, write=state.is_main_process)
+    state.wait_for_everyone()
     counts = generate_suite(model_dir, suite, run_dir, settings, progress)
     logger.info("process %d: %d jobs, %d already generated, %d generated now, %d failed", state.process_index,
                 counts["jobs"], counts["existing"], counts["generated"], counts["failed"])

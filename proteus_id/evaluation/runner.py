@@ -9,6 +9,7 @@ are recorded with their reason while the run goes on.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import logging
 import math
@@ -80,6 +81,20 @@ def build_metrics(config: EvalConfig) -> tuple[list[Metric], dict[str, str]]:
 
 def run_fingerprint(metrics: list[Metric], config: EvalConfig) -> str:
     return "|".join([f"v{RECORD_VERSION}", f"frames={config.sample_frames}", *sorted(m.fingerprint() for m in metrics)])
+
+
+def inputs_stamp(row: EvalRow) -> str:
+    """A hash of the row's video and photo bytes: a video regenerated at the same path (new weights, new settings)
+    is evaluated again instead of reusing the old result. Hashing whole files is cheap next to decoding them."""
+    digest = hashlib.sha1()
+    for path in (row.video, row.image):
+        if path is None or not Path(path).is_file():
+            digest.update(b"-")  # a missing file: the row fails now and is retried once the file appears
+            continue
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def evaluate_row(row: EvalRow, metrics: list[Metric], config: EvalConfig) -> tuple[dict, dict, bytes | None]:
@@ -156,7 +171,8 @@ def run_evaluation(manifest: str | Path, out_dir: str | Path, config: EvalConfig
     metrics, skipped = build_metrics(config)
     fingerprint = run_fingerprint(metrics, config)
     mine = rows[state.process_index :: state.num_processes]
-    todo = [r for r in mine if fresh or not store.is_done(r.key, fingerprint, retry_failed)]
+    stamps = {r.key: inputs_stamp(r) for r in mine}
+    todo = [r for r in mine if fresh or not store.is_done(r.key, fingerprint, retry_failed, inputs=stamps[r.key])]
     if state.is_main_process:
         logger.info("%d rows (%d of this process's %d already evaluated); metrics: %s%s", len(rows), len(mine) - len(todo),
                     len(mine), ", ".join(m.name for m in metrics) or "none",
@@ -166,6 +182,7 @@ def run_evaluation(manifest: str | Path, out_dir: str | Path, config: EvalConfig
     for row in bar:
         record, arrays, sheet = evaluate_row(row, metrics, config)
         record["fingerprint"] = fingerprint
+        record["inputs"] = stamps[row.key]
         record["run_id"] = run_id
         store.save(row.key, record, arrays, sheet)
         if record["status"] != "ok":

@@ -4,7 +4,8 @@
     DIR/rows/<key>.npz     arrays kept for set-level metrics and plots (per-frame similarity, Inception features)
     DIR/sheets/<key>.jpg   the row's contact sheet
 Each file is written to a temporary name and renamed, and the JSON goes last: a row is done exactly when its JSON
-exists. A rerun skips done rows whose fingerprint (metric set, weights, frame count) matches.
+exists. A rerun skips done rows whose fingerprint (metric set, weights, frame count) and input files (video and photo
+bytes) match.
 """
 
 from __future__ import annotations
@@ -66,9 +67,12 @@ class RowStore:
         except (json.JSONDecodeError, UnicodeDecodeError):
             return None  # cannot happen with atomic writes unless edited by hand; the row is evaluated again
 
-    def is_done(self, key: str, fingerprint: str, retry_failed: bool = False) -> bool:
+    def is_done(self, key: str, fingerprint: str, retry_failed: bool = False, inputs: str | None = None) -> bool:
+        """Done: a record with the same metric fingerprint and, when given, the same input files' stamp."""
         record = self.load(key)
         if record is None or record.get("fingerprint") != fingerprint:
+            return False
+        if inputs is not None and record.get("inputs") != inputs:
             return False
         return not (retry_failed and record.get("status") != "ok")
 

@@ -15,9 +15,13 @@ a killed run:
     precompute    proteus-id precompute         ROOT/data/cache-64x64x17/   shared by every row
     train         proteus-id train              ROOT/runs/<row>/            the same budget for every row
     suite         proteus-id toy suite          ROOT/suite/                 the 150 evaluation identities
-    bench         proteus-id bench              ROOT/bench/<row>/           generation + evaluation with the judges
+    assemble      (this module)                 ROOT/trained/<row>_s<step>/  the row's parts + its EMA weights at <step>
+    bench         proteus-id bench              ROOT/bench/<row>_s<step>/   generation + evaluation with the judges
     baselines     (this module)                 ROOT/bench/<baseline>/      videos that need no model, evaluated alike
-    table         (this module)                 ROOT/ablation/ablation.{json,md,png}
+    table         (this module)                 ROOT/ablation-s<step>/ablation.{json,md,png}
+
+<step> is the step the rows are compared at (`--eval-step`, default the schedule's end), so comparing the same runs
+at another step adds folders instead of mixing videos of two steps in one benchmark.
 
 Baselines: `copy_paste` (the reference crop repeated: perfect identity, no motion), `true_render` (the world's own
 render of the prompt with the right person: what a perfect model would make) and `other_identity` (the same
@@ -112,9 +116,13 @@ class Recipe:
     def face_encoder_dir(self) -> Path:
         return self.root / "parts" / "encoder" / "face_encoder"
 
+    @property
+    def step(self) -> int:
+        return self.s.eval_step or self.s.max_steps
+
     def trained_model(self, row: str) -> Path:
         """A model folder of the row: its base folder's parts with the trained (EMA) transformer."""
-        return self.root / "trained" / row
+        return self.root / "trained" / f"{row}_s{self.step}"
 
     # ------------------------------------------------------------------ steps
     def render(self) -> None:
@@ -148,7 +156,7 @@ class Recipe:
 
     def train(self, row: str) -> None:
         """Train the row to the compared step (the same budget for every row) and link its EMA weights."""
-        step = self.s.eval_step or self.s.max_steps
+        step = self.step
         stop = [] if step >= self.s.max_steps else ["--stop-at-step", str(step), "--export-at-stop"]
         run = self.root / "runs" / row
         export = (run / f"step-{step:06d}" if stop else run) / "transformer_ema"
@@ -165,7 +173,7 @@ class Recipe:
 
     def bench(self, row: str, suite: Path) -> None:
         self.command(f"bench-{row}", "bench", "--model", str(self.trained_model(row)), "--suite", str(suite),
-                     "--out", str(self.root / "bench" / row), "--steps", str(self.s.steps), "--guidance-scale",
+                     "--out", str(bench_dir(self.root, row, self.step)), "--steps", str(self.s.steps), "--guidance-scale",
                      str(self.s.guidance), "--seed", str(self.s.seed), "--plugin", PLUGIN, "--metrics", EVAL_METRICS,
                      "--no-progress")
 
@@ -188,8 +196,8 @@ class Recipe:
         for kind in BASELINES:
             self.baseline(kind, suite)
         rows = [*self.s.rows, *BASELINES]
-        return write_table({row: self.root / "bench" / row / "eval" / "summary.json" for row in rows},
-                           self.root / "ablation", budget=self.budget(rows))
+        return write_table({row: bench_dir(self.root, row, self.step) / "eval" / "summary.json" for row in rows},
+                           self.root / f"ablation-s{self.step}", budget=self.budget(rows))
 
     def budget(self, rows: list[str]) -> dict:
         """The training budget every row shared (from the configs) and the sampling its benches ran (from their
@@ -198,8 +206,14 @@ class Recipe:
         import yaml
 
         cfg = yaml.safe_load(config) or {}
-        return {"max_steps": cfg.get("max_steps"), "compared_at_step": self.s.eval_step or cfg.get("max_steps"),
-                "batch_size": cfg.get("batch_size"), "seed": cfg.get("seed"), **sampling_budget(self.root, rows)}
+        benches = {row: bench_dir(self.root, row, self.step) for row in rows}
+        return {"max_steps": cfg.get("max_steps"), "compared_at_step": self.step,
+                "batch_size": cfg.get("batch_size"), "seed": cfg.get("seed"), **sampling_budget(benches)}
+
+
+def bench_dir(root: Path, row: str, step: int) -> Path:
+    """ROOT/bench/<row>_s<step> for a trained row, ROOT/bench/<baseline> for a baseline (no step: no training)."""
+    return Path(root) / "bench" / (f"{row}_s{step}" if row in ROWS else row)
 
 
 def assemble_trained_model(base: Path, transformer: Path, out: Path, vae: Path | None = None) -> Path:
@@ -324,7 +338,9 @@ PAIRED_METRICS = ("toy_facesim", "toy_text_alignment", "toy_motion_hit", "flow_m
 
 def paired_differences(per_video: dict[str, Path], reference: str = "full") -> dict[str, dict]:
     """Each ablation row minus `reference`, video by video (matched on the suite's job id): the rows share
-    identities, prompts and seeds, so the paired interval resolves differences the rows' own intervals hide."""
+    identities, prompts and seeds, so the paired interval resolves differences the rows' own intervals hide.
+    Jobs are taken in sorted order: the seeded bootstrap then gives the same interval in every process (a set's
+    order changes with Python's string hashing)."""
     import csv
 
     from ..evaluation.summary import bootstrap_interval
@@ -343,7 +359,7 @@ def paired_differences(per_video: dict[str, Path], reference: str = "full") -> d
         other = read(path)
         out[row] = {}
         for metric in PAIRED_METRICS:
-            diffs = [float(other[j][metric]) - float(base[j][metric]) for j in base.keys() & other.keys()
+            diffs = [float(other[j][metric]) - float(base[j][metric]) for j in sorted(base.keys() & other.keys())
                      if base[j].get(metric) not in (None, "") and other[j].get(metric) not in (None, "")]
             if diffs:
                 out[row][metric] = {"mean": float(np.mean(diffs)), "ci95": list(bootstrap_interval(np.array(diffs))),
@@ -359,10 +375,10 @@ def bench_sampling(bench_dir: Path) -> dict | None:
     return json.loads(first.read_text()).get("settings") if first else None
 
 
-def sampling_budget(root: Path, rows: list[str]) -> dict:
-    """Sampling steps / guidance / seed shared by the model rows' benches; a UserError if the rows differ (an
-    ablation compares rows sampled the same way)."""
-    found = {r: bench_sampling(root / "bench" / r) for r in rows if r in ROWS}
+def sampling_budget(benches: dict[str, Path]) -> dict:
+    """Sampling steps / guidance / seed shared by the model rows' benches ({row: bench folder}); a UserError if
+    the rows differ (an ablation compares rows sampled the same way)."""
+    found = {r: bench_sampling(path) for r, path in benches.items() if r in ROWS}
     found = {r: s for r, s in found.items() if s is not None}
     keys = ("steps", "guidance_scale", "seed")
     distinct = {tuple(s.get(k) for k in keys) for s in found.values()}

@@ -155,16 +155,29 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def schedule_length(root: Path) -> int:
+    """max_steps of the rows' configs (ROOT/configs/full.yaml): the default step the rows are compared at."""
+    import yaml
+
+    path = root / "configs" / "full.yaml"
+    if not path.is_file():
+        raise UserError(f"{path} does not exist: give --eval-step, or the root of `proteus-id toy reproduce`")
+    return int((yaml.safe_load(path.read_text()) or {}).get("max_steps", 4000))
+
+
 def cmd_ablation_table(args: argparse.Namespace) -> int:
-    from .ablation import BASELINES, Recipe, ReproduceSettings, write_table
+    from .ablation import BASELINES, Recipe, ReproduceSettings, bench_dir, write_table
     from .train_configs import ROWS
 
     root = Path(args.root)
-    rows = [r for r in (*ROWS, *BASELINES) if (root / "bench" / r / "eval" / "summary.json").is_file()]
-    if not rows:
-        raise UserError(f"no finished benchmark under {root / 'bench'}; run `proteus-id toy reproduce --root {root}`")
-    budget = Recipe(root, ReproduceSettings(eval_step=args.eval_step)).budget(rows)
-    out = write_table({r: root / "bench" / r / "eval" / "summary.json" for r in rows},
-                      Path(args.out) if args.out else root / "ablation", budget=budget)
+    step = args.eval_step or schedule_length(root)
+    summaries = {r: bench_dir(root, r, step) / "eval" / "summary.json" for r in (*ROWS, *BASELINES)}
+    summaries = {r: path for r, path in summaries.items() if path.is_file()}
+    if not any(r in ROWS for r in summaries):
+        raise UserError(f"no finished benchmark of a row at step {step} under {root / 'bench'} (folders <row>_s{step}); "
+                        f"run `proteus-id toy reproduce --root {root}`, or give the step with --eval-step")
+    rows = list(summaries)
+    budget = Recipe(root, ReproduceSettings(max_steps=step, eval_step=step)).budget(rows)
+    out = write_table(summaries, Path(args.out) if args.out else root / f"ablation-s{step}", budget=budget)
     print(f"ablation table ({len(rows)} rows): {out / 'ablation.md'}")
     return 0

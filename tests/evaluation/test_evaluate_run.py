@@ -112,6 +112,23 @@ def test_rerun_reuses_every_row(evaluated, video_set):
     assert again.records[0]["metrics"] == result.records[0]["metrics"]
 
 
+def test_a_video_regenerated_at_the_same_path_is_evaluated_again(video_set, tmp_path):
+    import shutil
+
+    for name in ("still.mp4", "pan.mp4", "astronaut.png"):
+        shutil.copy(video_set / name, tmp_path / name)
+    rows = [{"image": "astronaut.png", "prompt": "a woman", "video": v} for v in ("still.mp4", "pan.mp4")]
+    (tmp_path / "run.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = EvalConfig(sample_frames=4, metrics=["motion"])
+    first = run_evaluation(tmp_path / "run.jsonl", tmp_path / "out", config, progress=False)
+    assert [r["metrics"]["dynamic_degree"] for r in first.records] == [0.0, 1.0]
+
+    shutil.copy(video_set / "pan.mp4", tmp_path / "still.mp4")  # same path and manifest row, other content
+    again = run_evaluation(tmp_path / "run.jsonl", tmp_path / "out", config, progress=False)
+    assert again.summary["counts"]["evaluated_this_run"] == 1  # the unchanged pan row is reused
+    assert [r["metrics"]["dynamic_degree"] for r in again.records] == [1.0, 1.0]
+
+
 def test_plugin_metric_gets_video_and_row(video_set, tmp_path):
     from proteus_id.evaluation.metrics import register_metric, unregister_metric
 

@@ -149,6 +149,28 @@ def test_bench_generates_evaluates_and_resumes(tiny_model_dir, two_entry_suite, 
         assert [v.stat().st_mtime_ns for v in videos] == stamps  # finished videos are kept, not generated again
         assert again.summary["counts"]["evaluated_this_run"] == 0
         assert np.array_equal(read_video(videos[0])[0], frames)
+
+        # the same RUN with other settings or other weights (same path) would mix videos: refused
+        from dataclasses import replace
+
+        from proteus_id.errors import UserError
+
+        with pytest.raises(UserError, match=r"\(guidance_scale 1.0 -> 3.0\); give a new --out"):
+            run_bench(tiny_model_dir, two_entry_suite, run, replace(settings, guidance_scale=3.0), config, progress=False)
+        import shutil
+
+        from safetensors.torch import load_file, save_file
+
+        other = shutil.copytree(tiny_model_dir, tmp_path / "moved_model")
+        run_bench(other, two_entry_suite, run, settings, config, progress=False)  # a copy is the same model
+        weights = next((other / "transformer").glob("*.safetensors"))
+        tensors = load_file(weights)
+        name = sorted(tensors)[0]
+        tensors[name] = tensors[name] + 1.0
+        save_file(tensors, weights)
+        with pytest.raises(UserError, match="model weights"):
+            run_bench(other, two_entry_suite, run, settings, config, progress=False)
+        assert [v.stat().st_mtime_ns for v in videos] == stamps
     finally:
         _REGISTRY.pop("eval-test-tiny", None)
 

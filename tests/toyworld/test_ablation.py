@@ -133,11 +133,41 @@ def test_the_table_records_the_sampling_the_benches_ran_and_refuses_rows_sampled
     job("full", 1.0)
     job("no_aml", 1.0)
     job("copy_paste", 9.0)  # a baseline: not sampled, not compared
-    assert sampling_budget(tmp_path, ["full", "no_aml", "copy_paste"]) == {
-        "sampling_steps": 25, "guidance": 1.0, "sampling_seed": 42}
+    benches = {row: tmp_path / "bench" / row for row in ("full", "no_aml", "copy_paste")}
+    assert sampling_budget(benches) == {"sampling_steps": 25, "guidance": 1.0, "sampling_seed": 42}
     job("taii_static", 4.0)
+    benches = {row: tmp_path / "bench" / row for row in ("full", "no_aml", "taii_static")}
     with pytest.raises(UserError, match="different settings.*taii_static: steps 25, guidance_scale 4.0"):
-        sampling_budget(tmp_path, ["full", "no_aml", "taii_static"])
+        sampling_budget(benches)
+
+
+def test_ablation_table_reads_the_benches_of_the_step_asked_for(tmp_path, capsys):
+    from proteus_id.cli.main import main
+
+    root = tmp_path / "root"
+    (root / "configs").mkdir(parents=True)
+    (root / "configs" / "full.yaml").write_text("max_steps: 4000\nbatch_size: 8\nseed: 42\n")
+
+    def bench(name: str, facesim: float) -> None:
+        folder = root / "bench" / name / "eval"
+        folder.mkdir(parents=True)
+        (folder / "summary.json").write_text(json.dumps(_summary(facesim)))
+
+    bench("full_s2000", 0.21)
+    bench("consisid_like_s2000", 0.19)
+    bench("full_s4000", 0.24)  # the same run compared later: its own folder, never mixed with step 2000
+    bench("copy_paste", 0.81)
+    assert main(["toy", "ablation-table", "--root", str(root)]) == 0  # default: the schedule's end
+    table = json.loads((root / "ablation-s4000" / "ablation.json").read_text())
+    assert {r: v["toy_facesim"]["mean"] for r, v in table["rows"].items()} == {"full": 0.24, "copy_paste": 0.81}
+    assert table["budget"]["compared_at_step"] == 4000 and table["budget"]["max_steps"] == 4000
+    assert main(["toy", "ablation-table", "--root", str(root), "--eval-step", "2000"]) == 0
+    table = json.loads((root / "ablation-s2000" / "ablation.json").read_text())
+    assert list(table["rows"]) == ["full", "consisid_like", "copy_paste"]
+    assert table["rows"]["consisid_like"]["toy_facesim"]["mean"] == 0.19
+    capsys.readouterr()
+    assert main(["toy", "ablation-table", "--root", str(root), "--eval-step", "3000"]) == 2
+    assert "no finished benchmark of a row at step 3000" in capsys.readouterr().err
 
 
 def test_paired_differences_match_videos_by_job_and_resolve_a_small_shift(tmp_path):
@@ -163,3 +193,17 @@ def test_paired_differences_match_videos_by_job_and_resolve_a_small_shift(tmp_pa
     assert paired["toy_facesim"]["ci95"][1] < 0  # resolved, though the rows' own intervals overlap widely
     assert paired["flow_magnitude"]["mean"] is None  # not measured: n/a
     assert "Difference from the full model" in (out / "ablation.md").read_text()
+
+    # differences that vary from video to video, paired in two processes (other string-hash seeds): the same interval
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "full").rename(tmp_path / "other_full")
+    per_video("full", spread + rng.normal(0, 0.05, size=60), jobs)
+    code = ("import json, sys; from pathlib import Path; from proteus_id.toyworld.ablation import paired_differences; "
+            "d = Path(sys.argv[1]); print(json.dumps(paired_differences({r: d / r / 'per_video.csv' "
+            "for r in ('full', 'consisid_like')})))")
+    seen = {subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
+    assert len(seen) == 1, seen
