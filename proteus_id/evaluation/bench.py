@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -49,10 +50,20 @@ def model_identity(model_dir: Path) -> str:
     from .metrics.base import file_identity
 
     digest = hashlib.sha256()
-    for file in sorted(p for p in model_dir.rglob("*") if p.is_file() and not p.name.startswith(".")):
+    for file in _files_following_links(model_dir):
         digest.update(file.relative_to(model_dir).as_posix().encode())
         digest.update(file.read_bytes() if file.suffix in (".json", ".txt", ".yaml") else file_identity(file).encode())
     return digest.hexdigest()[:16]
+
+
+def _files_following_links(root: Path) -> list[Path]:
+    """Every file under root, through symlinked folders too (Path.rglob skips those before Python 3.13, and
+    assembled model folders link their parts), hidden names left out, in a fixed order."""
+    found = []
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        found += [Path(folder) / n for n in sorted(names) if not n.startswith(".")]
+    return found
 
 
 def check_run_record(run_dir: Path, model_dir: Path, settings: GenerationSettings, write: bool) -> None:
@@ -61,9 +72,13 @@ def check_run_record(run_dir: Path, model_dir: Path, settings: GenerationSetting
     record = {"model": str(model_dir), "model_identity": model_identity(model_dir), "settings": asdict(settings)}
     path = run_dir / "run.json"
     if path.is_file():
-        old = json.loads(path.read_text())
-        changed = [f"{k} {old['settings'].get(k)!r} -> {v!r}" for k, v in record["settings"].items()
-                   if old.get("settings", {}).get(k) != v]
+        try:
+            old = json.loads(path.read_text())
+            old_settings = dict(old.get("settings") or {})
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError, ValueError) as err:
+            raise UserError(f"{path} is unreadable ({err}); delete {run_dir} to start over, or give a new --out")
+        changed = [f"{k} {old_settings.get(k)!r} -> {v!r}" for k, v in record["settings"].items()
+                   if old_settings.get(k) != v]
         if old.get("model_identity") != record["model_identity"]:
             changed.insert(0, f"model weights ({old.get('model')} -> {model_dir})")
         if changed:

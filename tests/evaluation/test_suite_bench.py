@@ -170,6 +170,22 @@ def test_bench_generates_evaluates_and_resumes(tiny_model_dir, two_entry_suite, 
         save_file(tensors, weights)
         with pytest.raises(UserError, match="model weights"):
             run_bench(other, two_entry_suite, run, settings, config, progress=False)
+
+        # folders that link their parts (as `toy` assembles them): the linked weights count, not the links
+        from proteus_id.evaluation.bench import model_identity
+
+        def linked(name: str, transformer: Path) -> Path:
+            folder = tmp_path / name
+            folder.mkdir()
+            for part in tiny_model_dir.iterdir():
+                (folder / part.name).symlink_to(transformer if part.name == "transformer" else part)
+            return folder
+
+        assert model_identity(linked("linked_same", tiny_model_dir / "transformer")) == model_identity(tiny_model_dir)
+        assert model_identity(linked("linked_other", other / "transformer")) != model_identity(tiny_model_dir)
+        (run / "run.json").write_text("{not json")
+        with pytest.raises(UserError, match="run.json is unreadable"):
+            run_bench(tiny_model_dir, two_entry_suite, run, settings, config, progress=False)
         assert [v.stat().st_mtime_ns for v in videos] == stamps
     finally:
         _REGISTRY.pop("eval-test-tiny", None)
