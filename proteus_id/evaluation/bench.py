@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -47,23 +46,13 @@ class GenerationSettings:
 def model_identity(model_dir: Path) -> str:
     """Configs in full and each weights file's size and first MiB: retrained or swapped weights change it, a copied
     or moved folder does not; for a 20 GB folder that is a few MiB read per file, not the whole folder."""
-    from .metrics.base import file_identity
+    from .metrics.base import file_identity, files_following_links
 
     digest = hashlib.sha256()
-    for file in _files_following_links(model_dir):
+    for file in files_following_links(model_dir):
         digest.update(file.relative_to(model_dir).as_posix().encode())
         digest.update(file.read_bytes() if file.suffix in (".json", ".txt", ".yaml") else file_identity(file).encode())
     return digest.hexdigest()[:16]
-
-
-def _files_following_links(root: Path) -> list[Path]:
-    """Every file under root, through symlinked folders too (Path.rglob skips those before Python 3.13, and
-    assembled model folders link their parts), hidden names left out, in a fixed order."""
-    found = []
-    for folder, subfolders, names in os.walk(root, followlinks=True):
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-        found += [Path(folder) / n for n in sorted(names) if not n.startswith(".")]
-    return found
 
 
 def check_run_record(run_dir: Path, model_dir: Path, settings: GenerationSettings, write: bool) -> None:

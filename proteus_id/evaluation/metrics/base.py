@@ -24,6 +24,7 @@ needs no setup; `register_metric_factory(name, factory)` with `factory(config) -
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -137,11 +138,21 @@ def unregister_metric(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
+def files_following_links(root: Path) -> list[Path]:
+    """Every file under root, through symlinked folders too (Path.rglob skips those before Python 3.13, and
+    assembled model folders link their parts), hidden names left out, in a fixed order."""
+    found = []
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        found += [Path(folder) / n for n in sorted(names) if not n.startswith(".")]
+    return found
+
+
 def file_identity(path: str | Path) -> str:
     """Name, size and a hash of the first MiB of a weights file or folder: enough to notice swapped weights."""
     path = Path(path)
     if path.is_dir():
-        parts = sorted(p for p in path.rglob("*") if p.is_file())
+        parts = files_following_links(path)
         return hashlib.sha1("|".join(f"{p.relative_to(path)}:{p.stat().st_size}" for p in parts).encode()).hexdigest()[:12]
     with path.open("rb") as f:
         head = f.read(1 << 20)
