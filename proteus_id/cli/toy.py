@@ -90,9 +90,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--prompts-per-identity", type=int, default=2)
 
     p = sub.add_parser("ablation-table", parents=[common], help="the ablation table and plot from finished benchmarks")
-    p.add_argument("--root", required=True, help="run root of `toy reproduce` (reads ROOT/bench/*/eval/summary.json)")
-    p.add_argument("--out", help="output folder (default ROOT/ablation)")
-    p.add_argument("--eval-step", type=int, help="the step the rows were compared at (recorded in the table)")
+    p.add_argument("--root", required=True,
+                   help="run root of `toy reproduce` (reads ROOT/bench/<row>_s<step>/eval/summary.json and the baselines)")
+    p.add_argument("--out", help="output folder (default ROOT/ablation-s<step>)")
+    p.add_argument("--eval-step", type=int,
+                   help="the step the rows were compared at (default: the schedule's end, max_steps of ROOT/configs/full.yaml)")
 
     p = sub.add_parser("suite", parents=[common], help="Proteus-Bench suite of the 150 evaluation identities")
     p.add_argument("--out", required=True)
