@@ -178,7 +178,7 @@ class Recipe:
                      "--no-progress")
 
     def baseline(self, kind: str, suite: Path) -> None:
-        run = self.root / "bench" / kind
+        run = bench_dir(self.root, kind, self.step)
         manifest = write_baseline_videos(kind, suite, run)
         self.command(f"eval-{kind}", "evaluate", "--manifest", str(manifest), "--out", str(run / "eval"),
                      "--plugin", PLUGIN, "--metrics", EVAL_METRICS, "--no-progress")
@@ -202,13 +202,18 @@ class Recipe:
     def budget(self, rows: list[str]) -> dict:
         """The training budget every row shared (from the configs) and the sampling its benches ran (from their
         job records, so the table states what was run, not this command's defaults)."""
-        config = (self.root / "configs" / "full.yaml").read_text() if (self.root / "configs" / "full.yaml").is_file() else ""
-        import yaml
-
-        cfg = yaml.safe_load(config) or {}
+        cfg = rows_config(self.root)
         benches = {row: bench_dir(self.root, row, self.step) for row in rows}
         return {"max_steps": cfg.get("max_steps"), "compared_at_step": self.step,
                 "batch_size": cfg.get("batch_size"), "seed": cfg.get("seed"), **sampling_budget(benches)}
+
+
+def rows_config(root: Path) -> dict:
+    """ROOT/configs/full.yaml, whose schedule, batch and seed every row shares; {} before `toy configs` wrote it."""
+    import yaml
+
+    path = Path(root) / "configs" / "full.yaml"
+    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
 
 
 def bench_dir(root: Path, row: str, step: int) -> Path:

@@ -155,29 +155,22 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
-def schedule_length(root: Path) -> int:
-    """max_steps of the rows' configs (ROOT/configs/full.yaml): the default step the rows are compared at."""
-    import yaml
-
-    path = root / "configs" / "full.yaml"
-    if not path.is_file():
-        raise UserError(f"{path} does not exist: give --eval-step, or the root of `proteus-id toy reproduce`")
-    return int((yaml.safe_load(path.read_text()) or {}).get("max_steps", 4000))
-
-
 def cmd_ablation_table(args: argparse.Namespace) -> int:
-    from .ablation import BASELINES, Recipe, ReproduceSettings, bench_dir, write_table
+    from .ablation import BASELINES, Recipe, ReproduceSettings, bench_dir, rows_config, write_table
     from .train_configs import ROWS
 
     root = Path(args.root)
-    step = args.eval_step or schedule_length(root)
+    step = args.eval_step or rows_config(root).get("max_steps")  # default: the schedule's end
+    if not step:
+        raise UserError(f"no max_steps in {root / 'configs' / 'full.yaml'}: give --eval-step, or the root of "
+                        "`proteus-id toy reproduce`")
     summaries = {r: bench_dir(root, r, step) / "eval" / "summary.json" for r in (*ROWS, *BASELINES)}
     summaries = {r: path for r, path in summaries.items() if path.is_file()}
     if not any(r in ROWS for r in summaries):
         raise UserError(f"no finished benchmark of a row at step {step} under {root / 'bench'} (folders <row>_s{step}); "
                         f"run `proteus-id toy reproduce --root {root}`, or give the step with --eval-step")
     rows = list(summaries)
-    budget = Recipe(root, ReproduceSettings(max_steps=step, eval_step=step)).budget(rows)
+    budget = Recipe(root, ReproduceSettings(eval_step=step)).budget(rows)
     out = write_table(summaries, Path(args.out) if args.out else root / f"ablation-s{step}", budget=budget)
     print(f"ablation table ({len(rows)} rows): {out / 'ablation.md'}")
     return 0
