@@ -63,6 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--face-encoder", required=True, help="the face_encoder folder written by train-encoder")
     p.add_argument("--variant", default="full", help="full, mif_visual_only, taii_static, consisid_like")
     p.add_argument("--seed", type=int, default=42, help="initialisation seed of the transformer")
+    p.add_argument("--absolute-positions", action="store_true",
+                   help="add the release's absolute 3D position table to the rotary embeddings "
+                        "(use_learned_positional_embeddings; fixes the size to 64x64; see docs/toyworld.md)")
 
     p = sub.add_parser("configs", parents=[common], help="write the recipe's precompute/train configs under --root")
     p.add_argument("--root", required=True, help="run root (models/, data/, runs/ live under it)")

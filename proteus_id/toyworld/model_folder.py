@@ -54,8 +54,15 @@ def _copy_tree(src: Path, dst: Path) -> None:
 
 
 def build_model_folder(out: str | Path, vae_dir: str | Path, face_encoder_dir: str | Path, variant: str = "full",
-                       seed: int = 42, overwrite_transformer: bool = False) -> Path:
-    """Write a complete model folder; the transformer is initialised from `seed` unless one is already there."""
+                       seed: int = 42, overwrite_transformer: bool = False, absolute_positions: bool = False) -> Path:
+    """Write a complete model folder; the transformer is initialised from `seed` unless one is already there.
+
+    absolute_positions: add the released model's absolute 3D sin-cos position table to the rotary embeddings
+    (`use_learned_positional_embeddings`, as in CogVideoX-5B-I2V, on which the release is built; a fixed table saved
+    with the weights, which pins the video size to 64 x 64). The toy recipe's rows were trained without it: rotary
+    embeddings give only relative positions, so a frame's index and a place in the frame have to be inferred. The
+    table takes no random draws, so the other weights are the same as without it for the same seed.
+    """
     import torch
     from diffusers import CogVideoXDPMScheduler
 
@@ -70,6 +77,14 @@ def build_model_folder(out: str | Path, vae_dir: str | Path, face_encoder_dir: s
     if not (face_dir / "identity_spec.json").is_file():
         raise UserError(f"{face_dir} is not a face_encoder folder; train one with `proteus-id toy train-encoder`")
     out = Path(out)
+    config = {**TOY_TRANSFORMER_CONFIG, **VARIANTS[variant], "use_learned_positional_embeddings": absolute_positions}
+    existing = out / "transformer" / "config.json"
+    if existing.is_file() and not overwrite_transformer:
+        kept = json.loads(existing.read_text())
+        differ = sorted(k for k, v in config.items() if k in kept and kept[k] != v)
+        if differ:  # keeping a transformer of another shape under a new model_index would mislabel it
+            raise UserError(f"{out} already holds a transformer with other settings ({', '.join(differ)}); "
+                            "choose another --out or delete its transformer/ folder")
     out.mkdir(parents=True, exist_ok=True)
     for name in ("tokenizer", "text_encoder"):
         (out / name).mkdir(exist_ok=True)
@@ -77,9 +92,9 @@ def build_model_folder(out: str | Path, vae_dir: str | Path, face_encoder_dir: s
     _copy_tree(vae_dir, out / "vae")
     _copy_tree(face_dir, out / "face_encoder")
     CogVideoXDPMScheduler(**SCHEDULER_CONFIG).save_pretrained(out / "scheduler")
-    if overwrite_transformer or not (out / "transformer" / "config.json").is_file():
+    if overwrite_transformer or not existing.is_file():
         torch.manual_seed(seed)
-        model = ProteusIDTransformer3DModel(**TOY_TRANSFORMER_CONFIG, **VARIANTS[variant])
+        model = ProteusIDTransformer3DModel(**config)
         tmp = out / ".transformer.tmp"
         if tmp.exists():
             shutil.rmtree(tmp)
@@ -91,7 +106,8 @@ def build_model_folder(out: str | Path, vae_dir: str | Path, face_encoder_dir: s
         "_class_name": "ProteusIDPipeline", "_proteus_id_version": __version__,
         "scheduler": ["diffusers", "CogVideoXDPMScheduler"], "text_encoder": ["transformers", "BertModel"],
         "tokenizer": ["transformers", "BertTokenizerFast"], "transformer": ["proteus_id", "ProteusIDTransformer3DModel"],
-        "vae": ["diffusers", "AutoencoderKLCogVideoX"], "toyworld": {"variant": variant, "init_seed": seed},
+        "vae": ["diffusers", "AutoencoderKLCogVideoX"],
+        "toyworld": {"variant": variant, "init_seed": seed, "absolute_positions": absolute_positions},
     }
     (out / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
     return out

@@ -97,8 +97,9 @@ def cmd_train_judges(args: argparse.Namespace) -> int:
 def cmd_build_model(args: argparse.Namespace) -> int:
     from .model_folder import build_model_folder
 
-    path = build_model_folder(args.out, args.vae, args.face_encoder, variant=args.variant, seed=args.seed)
-    print(f"model folder ({args.variant}): {path}")
+    path = build_model_folder(args.out, args.vae, args.face_encoder, variant=args.variant, seed=args.seed,
+                              absolute_positions=args.absolute_positions)
+    print(f"model folder ({args.variant}{', absolute positions' if args.absolute_positions else ''}): {path}")
     return 0
 
 
