@@ -413,6 +413,7 @@ def plot_table(table: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     from ..atomic import atomic_path
 
@@ -428,9 +429,10 @@ def plot_table(table: dict, path: Path) -> None:
         ax.barh(y, means, color=colours, xerr=[means - lo, hi - means], capsize=2)
         ax.set_title(metric, fontsize=9)
         ax.tick_params(labelsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))  # fewer ticks: neighbouring panels' end labels collided
     axes[0].set_yticks(y, [ROW_LABELS.get(r, r) for r in rows])
     axes[0].invert_yaxis()  # first row on top (the axes share y)
-    fig.tight_layout()
+    fig.tight_layout(w_pad=1.2)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
