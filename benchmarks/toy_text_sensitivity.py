@@ -5,11 +5,16 @@ latent, same face), beside how much the edit changes the text encoder's output.
 
     python benchmarks/toy_text_sensitivity.py ROOT/trained/full_s2000 [ROOT/trained/full_s4000 ...] [--identities 6]
     python benchmarks/toy_text_sensitivity.py ROOT/trained/full_s4000 --walk-probe --identities 8
+    python benchmarks/toy_text_sensitivity.py ROOT/trained/full_s2000 ROOT/trained/full_pos_s2000 --frame-probe --identities 3
 
 A model that follows a kind of edit changes its prediction for it; one that has not learned it gives ~0.
 --walk-probe: a true walk-left clip of each identity, noised to each timestep, and the one-step x0 prediction
 with its own caption and with the caption turned to walk right; prints the face's horizontal drift (last minus
-first frame, the world's locator) of both predictions. Uses `judge_val` identities (not the benchmark's).
+first frame, the world's locator) of both predictions.
+--frame-probe: can the model tell its latent frames apart? The same noise in all five latent frames (the walk-left
+base prompt): how much the x0 prediction of frames 2, 3, 4 differs from frame 1's, and how much the prediction
+changes when the temporal part of the rotary tables is removed (every frame at time 0).
+All probes use `judge_val` identities (not the benchmark's).
 """
 
 from __future__ import annotations
@@ -144,12 +149,46 @@ def walk_probe(probe: Probe, model: str, numbers: list[int], timesteps: list[int
               f"({', '.join(f'{v:+.1f}' for v in values)})")
 
 
+def frame_probe(probe: Probe, model: str, numbers: list[int], timesteps: list[int]) -> None:
+    from proteus_id.toyworld.traits import sample_identity
+    from proteus_id.toyworld.world import render_reference
+
+    torch = probe.torch
+    alphas = probe.pipe.scheduler.alphas_cumprod
+    temporal = probe.net.config.attention_head_dim // 4  # get_3d_rotary_pos_embed gives time the first quarter
+    spread: dict[int, list[list[float]]] = {t: [] for t in timesteps}
+    no_time: dict[int, list[float]] = {t: [] for t in timesteps}
+    for k, number in enumerate(numbers):
+        identity = sample_identity(number)
+        probe.set_face(render_reference(identity, variant=0), f"a {identity.gender}", seed=k)
+        cos, sin = probe.rotary
+        frozen = (cos.clone(), sin.clone())
+        frozen[0][:, :temporal], frozen[1][:, :temporal] = 1.0, 0.0
+        noisy = torch.randn(probe.image.shape, generator=torch.Generator().manual_seed(100 + k))
+        same = noisy[:, :1].expand_as(noisy).clone()
+        text = probe.encode(BASE.format(gender=identity.gender))
+        for t in timesteps:
+            v = probe.predict(noisy, text, t)
+            probe.rotary = frozen
+            no_time[t].append(relative_change(probe.predict(noisy, text, t), v))
+            probe.rotary = (cos, sin)
+            a = alphas[t].float()
+            x0 = a.sqrt() * same - (1 - a).sqrt() * probe.predict(same, text, t)
+            spread[t].append([float((x0[:, i] - x0[:, 1]).norm() / x0[:, 1].norm()) for i in range(2, x0.shape[1])])
+    for t in timesteps:
+        per_frame = np.mean(spread[t], axis=0)
+        print(f"{model[-28:]:28s} t={t:<4d} same noise: frames 2.. vs 1 differ by "
+              + " ".join(f"{x:.3f}" for x in per_frame) + f"; without temporal rotary: change {np.mean(no_time[t]):.3f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+")
     parser.add_argument("--identities", type=int, default=6)
     parser.add_argument("--timesteps", help="noise levels (default 999,700; with --walk-probe 999,900,700,500)")
-    parser.add_argument("--walk-probe", action="store_true", help="one-step x0 of a noised true walk clip instead")
+    probes = parser.add_mutually_exclusive_group()
+    probes.add_argument("--walk-probe", action="store_true", help="one-step x0 of a noised true walk clip instead")
+    probes.add_argument("--frame-probe", action="store_true", help="does the prediction tell the latent frames apart?")
     args = parser.parse_args()
 
     import torch
@@ -159,12 +198,13 @@ def main() -> int:
     torch.set_num_threads(1)
     timesteps = [int(t) for t in (args.timesteps or ("999,900,700,500" if args.walk_probe else "999,700")).split(",")]
     numbers = identity_numbers("judge_val", args.identities)
-    if not args.walk_probe:
+    if not (args.walk_probe or args.frame_probe):
         print(f"{'model':28s} {'edit':20s} " + " ".join(f"{'t=' + str(t):>7s}" for t in timesteps) + "   text change")
     for model in args.models:
         probe = Probe(model)
         with torch.no_grad():
-            (walk_probe if args.walk_probe else edit_sensitivity)(probe, model, numbers, timesteps)
+            run = walk_probe if args.walk_probe else frame_probe if args.frame_probe else edit_sensitivity
+            run(probe, model, numbers, timesteps)
     return 0
 
 
