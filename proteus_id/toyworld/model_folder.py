@@ -53,6 +53,22 @@ def _copy_tree(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst)
 
 
+def _check_kept_transformer(out: Path, config: dict, seed: int) -> None:
+    """An existing transformer is kept only if it is the one asked for: a new model_index would mislabel another."""
+    try:
+        kept = json.loads((out / "transformer" / "config.json").read_text())
+        index = json.loads((out / "model_index.json").read_text()) if (out / "model_index.json").is_file() else {}
+    except (OSError, json.JSONDecodeError) as err:
+        raise UserError(f"{out} holds an unreadable transformer config or model_index.json ({err})") from err
+    differ = sorted(k for k, v in config.items() if k in kept and kept[k] != v)
+    kept_seed = index.get("toyworld", {}).get("init_seed", seed)
+    if kept_seed != seed:
+        differ.append(f"init seed {kept_seed}")
+    if differ:
+        raise UserError(f"{out} already holds a transformer with other settings ({', '.join(differ)}); "
+                        "choose another --out or delete its transformer/ folder")
+
+
 def build_model_folder(out: str | Path, vae_dir: str | Path, face_encoder_dir: str | Path, variant: str = "full",
                        seed: int = 42, overwrite_transformer: bool = False, absolute_positions: bool = False) -> Path:
     """Write a complete model folder; the transformer is initialised from `seed` unless one is already there.
@@ -80,11 +96,7 @@ def build_model_folder(out: str | Path, vae_dir: str | Path, face_encoder_dir: s
     config = {**TOY_TRANSFORMER_CONFIG, **VARIANTS[variant], "use_learned_positional_embeddings": absolute_positions}
     existing = out / "transformer" / "config.json"
     if existing.is_file() and not overwrite_transformer:
-        kept = json.loads(existing.read_text())
-        differ = sorted(k for k, v in config.items() if k in kept and kept[k] != v)
-        if differ:  # keeping a transformer of another shape under a new model_index would mislabel it
-            raise UserError(f"{out} already holds a transformer with other settings ({', '.join(differ)}); "
-                            "choose another --out or delete its transformer/ folder")
+        _check_kept_transformer(out, config, seed)
     out.mkdir(parents=True, exist_ok=True)
     for name in ("tokenizer", "text_encoder"):
         (out / name).mkdir(exist_ok=True)

@@ -51,6 +51,8 @@ def test_existing_transformer_of_other_settings_is_an_error(tmp_path):
         build_model_folder(out, **PARTS, seed=3, absolute_positions=True)
     with pytest.raises(UserError, match="use_mif"):
         build_model_folder(out, **PARTS, variant="consisid_like")
+    with pytest.raises(UserError, match="init seed 3"):
+        build_model_folder(out, **PARTS, seed=4)
     build_model_folder(out, **PARTS, seed=3)  # the same settings: kept as it is
     after = weights(out)
     assert all(torch.equal(before[k], after[k]) for k in before)
