@@ -69,6 +69,16 @@ class Probe:
         self.fused = self.net.encode_identity(identity, self.features.id_cond, self.features.id_vit_hidden)
         self.rotary = self.pipe.rotary_embeddings(self.size, self.size, self.latent_frames, "cpu")
 
+    def set_identity(self, number: int, k: int):
+        """The k-th probed identity: its reference face (identity prompt "a man" / "a woman") and a noisy latent."""
+        from proteus_id.toyworld.traits import sample_identity
+        from proteus_id.toyworld.world import render_reference
+
+        identity = sample_identity(number)
+        self.set_face(render_reference(identity, variant=0), f"a {identity.gender}", seed=k)
+        noisy = self.torch.randn(self.image.shape, generator=self.torch.Generator().manual_seed(100 + k))
+        return identity, noisy
+
     def predict(self, noisy, text_encoding, t: int):
         embeds, mask = text_encoding
         f = self.features
@@ -84,15 +94,10 @@ def relative_change(a, b) -> float:
 
 
 def edit_sensitivity(probe: Probe, model: str, numbers: list[int], timesteps: list[int]) -> None:
-    from proteus_id.toyworld.traits import sample_identity
-    from proteus_id.toyworld.world import render_reference
-
     changes: dict[str, list[list[float]]] = {name: [] for name in EDITS}
     text_changes: dict[str, list[float]] = {name: [] for name in EDITS}
     for k, number in enumerate(numbers):
-        identity = sample_identity(number)
-        probe.set_face(render_reference(identity, variant=0), f"a {identity.gender}", seed=k)
-        noisy = probe.torch.randn(probe.image.shape, generator=probe.torch.Generator().manual_seed(100 + k))
+        identity, noisy = probe.set_identity(number, k)
         base_text = probe.encode(BASE.format(gender=identity.gender))
         base_v = {t: probe.predict(noisy, base_text, t) for t in timesteps}
         for name, (old, new) in EDITS.items():
@@ -150,21 +155,16 @@ def walk_probe(probe: Probe, model: str, numbers: list[int], timesteps: list[int
 
 
 def frame_probe(probe: Probe, model: str, numbers: list[int], timesteps: list[int]) -> None:
-    from proteus_id.toyworld.traits import sample_identity
-    from proteus_id.toyworld.world import render_reference
-
     torch = probe.torch
     alphas = probe.pipe.scheduler.alphas_cumprod
     temporal = probe.net.config.attention_head_dim // 4  # get_3d_rotary_pos_embed gives time the first quarter
     spread: dict[int, list[list[float]]] = {t: [] for t in timesteps}
     no_time: dict[int, list[float]] = {t: [] for t in timesteps}
     for k, number in enumerate(numbers):
-        identity = sample_identity(number)
-        probe.set_face(render_reference(identity, variant=0), f"a {identity.gender}", seed=k)
+        identity, noisy = probe.set_identity(number, k)
         cos, sin = probe.rotary
         frozen = (cos.clone(), sin.clone())
         frozen[0][:, :temporal], frozen[1][:, :temporal] = 1.0, 0.0
-        noisy = torch.randn(probe.image.shape, generator=torch.Generator().manual_seed(100 + k))
         same = noisy[:, :1].expand_as(noisy).clone()
         text = probe.encode(BASE.format(gender=identity.gender))
         for t in timesteps:
