@@ -80,6 +80,10 @@ class LossConfig:
     face_mask_probability: float = 0.5  # probability of the face-masked average for a step
     # cap on the per-timestep weight 1 / (1 - alphas_cumprod[t]) (null: the release's uncapped weight); see loss.py
     weight_cap: float | None = None
+    # share of each batch's timesteps drawn from [late_timestep_from, T) instead of [0, T) (0: the release's uniform
+    # draw). Layout and motion are decided at the top of the noise range; see docs/training.md §4
+    late_timestep_fraction: float = 0.0
+    late_timestep_from: int = 800
 
 
 @dataclass
@@ -159,9 +163,12 @@ class TrainConfig:
         probabilities = {f"conditioning.{k}": getattr(self.conditioning, k) for k in
                          ("image_dropout", "prompt_dropout", "identity_prompt_dropout")}
         probabilities["loss.face_mask_probability"] = self.loss.face_mask_probability
+        probabilities["loss.late_timestep_fraction"] = self.loss.late_timestep_fraction
         for key, value in probabilities.items():
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"config key '{key}' is a probability in [0, 1], got {value}")
+        if self.loss.late_timestep_from < 0:
+            raise ConfigError(f"config key 'loss.late_timestep_from' must be >= 0, got {self.loss.late_timestep_from}")
         if len(self.optimizer.betas) != 2:
             raise ConfigError(f"config key 'optimizer.betas' needs two values, got {self.optimizer.betas}")
 

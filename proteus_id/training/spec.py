@@ -21,7 +21,7 @@ import logging
 import torch
 
 from ..errors import UserError
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .loss import per_element_loss, reduce_loss
 from .motion_weight import expand_over_channels
 
@@ -228,7 +228,18 @@ class ProteusIDSpec:
     # ------------------------------------------------------------------ step
 
     def sample_timesteps(self, batch_size: int, rng: torch.Generator) -> torch.Tensor:
-        return torch.randint(0, self.scheduler.config.num_train_timesteps, (batch_size,), generator=rng).to(self.device)
+        """Uniform over [0, T) as the release; with loss.late_timestep_fraction f > 0, each timestep is replaced with
+        probability f by a uniform draw from [late_timestep_from, T) (extra draws only then, so the default stream
+        is the release's)."""
+        total = self.scheduler.config.num_train_timesteps
+        timesteps = torch.randint(0, total, (batch_size,), generator=rng)
+        fraction, start = self.config.loss.late_timestep_fraction, self.config.loss.late_timestep_from
+        if fraction > 0:
+            if start >= total:
+                raise ConfigError(f"config key 'loss.late_timestep_from' must be below the scheduler's {total} timesteps, got {start}")
+            late = torch.randint(start, total, (batch_size,), generator=rng)
+            timesteps = torch.where(_uniform(rng, batch_size) < fraction, late, timesteps)
+        return timesteps.to(self.device)
 
     def forward(self, model, noisy_latents: torch.Tensor, timesteps: torch.Tensor, conds: dict, model_config):
         batch_size, num_frames, _, height, width = noisy_latents.shape

@@ -212,6 +212,28 @@ def test_pixel_space_image_noise_is_the_release_path(training_data):
     assert abs(z.mean()) < 0.3 and 0.7 < z.std() < 1.3
 
 
+def test_late_timestep_fraction(training_data):
+    """Off (the default), the timesteps are the release's single uniform draw; at fraction f, a share f of them
+    comes from [late_timestep_from, T); a start at or past T is a config error."""
+    from proteus_id.training.config import TrainConfig
+    from proteus_id.training.spec import ProteusIDSpec
+
+    model_dir, _, _ = training_data
+    config = TrainConfig(model=str(model_dir), output_dir="unused")
+    spec = ProteusIDSpec(config, torch.device("cpu"))
+    total = spec.scheduler.config.num_train_timesteps
+    uniform = spec.sample_timesteps(4000, torch.Generator().manual_seed(3))
+    assert torch.equal(uniform, torch.randint(0, total, (4000,), generator=torch.Generator().manual_seed(3)))
+    config.loss.late_timestep_fraction, config.loss.late_timestep_from = 0.75, 800
+    biased = spec.sample_timesteps(4000, torch.Generator().manual_seed(3))
+    late_share = (biased >= 800).float().mean().item()
+    assert abs(late_share - (0.75 + 0.25 * 0.2)) < 0.03  # 75% forced late, plus the uniform draw's own 20%
+    assert biased.min() >= 0 and biased.max() < total
+    config.loss.late_timestep_from = total
+    with pytest.raises(ConfigError, match="loss.late_timestep_from"):
+        spec.sample_timesteps(4, torch.Generator().manual_seed(3))
+
+
 def test_export_has_the_released_layout(golden, tmp_path):
     """A transformer loaded from the release's folder and exported by the trainer has the release's file names,
     config keys and tensor names, so the release's loader finds everything it expects."""
