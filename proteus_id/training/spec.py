@@ -65,6 +65,9 @@ class ProteusIDSpec:
         if self.scheduler.config.prediction_type != "v_prediction":
             raise UserError(f"the loss expects a v-prediction scheduler; {folder.found['scheduler']} has "
                             f"{self.scheduler.config.prediction_type!r}")
+        total, start = self.scheduler.config.num_train_timesteps, config.loss.late_timestep_from
+        if config.loss.late_timestep_fraction > 0 and start >= total:
+            raise ConfigError(f"config key 'loss.late_timestep_from' must be below the scheduler's {total} timesteps, got {start}")
         vae_config = json.loads((folder.found["vae"] / "config.json").read_text())
         self.vae_spatial = 2 ** (len(vae_config["block_out_channels"]) - 1)
         self.transformer_config = json.loads((folder.found["transformer"] / "config.json").read_text())
@@ -235,8 +238,6 @@ class ProteusIDSpec:
         timesteps = torch.randint(0, total, (batch_size,), generator=rng)
         fraction, start = self.config.loss.late_timestep_fraction, self.config.loss.late_timestep_from
         if fraction > 0:
-            if start >= total:
-                raise ConfigError(f"config key 'loss.late_timestep_from' must be below the scheduler's {total} timesteps, got {start}")
             late = torch.randint(start, total, (batch_size,), generator=rng)
             timesteps = torch.where(_uniform(rng, batch_size) < fraction, late, timesteps)
         return timesteps.to(self.device)

@@ -227,11 +227,11 @@ def test_late_timestep_fraction(training_data):
     config.loss.late_timestep_fraction, config.loss.late_timestep_from = 0.75, 800
     biased = spec.sample_timesteps(4000, torch.Generator().manual_seed(3))
     late_share = (biased >= 800).float().mean().item()
-    assert abs(late_share - (0.75 + 0.25 * 0.2)) < 0.03  # 75% forced late, plus the uniform draw's own 20%
+    assert abs(late_share - (0.75 + 0.25 * (total - 800) / total)) < 0.03  # 75% forced late, plus the uniform draw's own
     assert biased.min() >= 0 and biased.max() < total
-    config.loss.late_timestep_from = total
+    config.loss.late_timestep_from = total  # refused when the trainer is set up, before any step
     with pytest.raises(ConfigError, match="loss.late_timestep_from"):
-        spec.sample_timesteps(4, torch.Generator().manual_seed(3))
+        ProteusIDSpec(config, torch.device("cpu"))
 
 
 def test_export_has_the_released_layout(golden, tmp_path):
