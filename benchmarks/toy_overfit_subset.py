@@ -32,6 +32,8 @@ def main() -> int:
     parser.add_argument("--per-motion", type=int, default=16)
     args = parser.parse_args()
 
+    from proteus_id.atomic import write_json_atomic, write_text_atomic
+
     train = args.root / "data" / "train"
     source = args.root / args.cache
     if not (train / "manifest.jsonl").is_file() or not (source / "index.json").is_file():
@@ -56,7 +58,7 @@ def main() -> int:
             os.symlink(item.resolve(), cache / item.name)
     index = json.loads((source / "index.json").read_text())
     index["items"] = [item for item in index["items"] if item["id"] in ids]
-    (cache / "index.json").write_text(json.dumps(index))
+    write_json_atomic(cache / "index.json", index)
 
     lines = [{"type": "suite", "proteus_bench": 1, "name": f"overfit{len(chosen)}", "prompts_per_identity": 1}]
     for clip in chosen:
@@ -67,7 +69,7 @@ def main() -> int:
     lines += [{"type": "prompt", "id": f"{clip['id']}-p", "category": "action", "text": "{person}"} for clip in chosen]
     lines += [{"type": "job", "identity": clip["id"], "prompt": f"{clip['id']}-p"} for clip in chosen]
     (args.out / "suite").mkdir(exist_ok=True)
-    (args.out / "suite" / "suite.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    write_text_atomic(args.out / "suite" / "suite.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
     counts = ", ".join(f"{motion} {len(picked[motion])}" for motion in motions)
     print(f"{len(chosen)} clips ({counts}): {cache} ({len(index['items'])} items), {args.out / 'suite' / 'suite.jsonl'}")
     return 0
