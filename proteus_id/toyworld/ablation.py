@@ -25,7 +25,9 @@ at another step adds folders instead of mixing videos of two steps in one benchm
 
 Baselines: `copy_paste` (the reference crop repeated: perfect identity, no motion), `true_render` (the world's own
 render of the prompt with the right person: what a perfect model would make) and `other_identity` (the same
-render with another evaluation identity: everything right except the person, the floor of identity similarity).
+render with another evaluation identity: everything right except the person, the floor of identity similarity) and
+`vae_roundtrip` (the true render encoded and decoded by the model's VAE: the ceiling of any model that decodes with
+that VAE, so a row's distance to the true renders splits into what the VAE loses and what the transformer does).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from .train_configs import ROWS
 
 logger = logging.getLogger("proteus_id")
 
-BASELINES = ("copy_paste", "true_render", "other_identity")
+BASELINES = ("copy_paste", "true_render", "other_identity", "vae_roundtrip")
 ROW_LABELS = {
     "full": "Proteus-ID (MIF + TAII + AML)",
     "mif_visual_only": "MIF without identity text",
@@ -55,6 +57,7 @@ ROW_LABELS = {
     "copy_paste": "copy-paste reference (no motion)",
     "true_render": "true renders (upper bound)",
     "other_identity": "another person (no identity)",
+    "vae_roundtrip": "true renders through the VAE (ceiling)",
 }
 TABLE_METRICS = ("toy_facesim", "toy_text_alignment", "toy_motion_hit", "toy_attribute_hit", "dynamic_degree",
                  "flow_magnitude", "motion_smoothness", "temporal_flicker")
@@ -179,7 +182,7 @@ class Recipe:
 
     def baseline(self, kind: str, suite: Path) -> None:
         run = bench_dir(self.root, kind, self.step)
-        manifest = write_baseline_videos(kind, suite, run)
+        manifest = write_baseline_videos(kind, suite, run, vae=self.decoder_dir if kind == "vae_roundtrip" else None)
         self.command(f"eval-{kind}", "evaluate", "--manifest", str(manifest), "--out", str(run / "eval"),
                      "--plugin", PLUGIN, "--metrics", EVAL_METRICS, "--no-progress")
 
@@ -244,8 +247,8 @@ def assemble_trained_model(base: Path, transformer: Path, out: Path, vae: Path |
 
 
 def baseline_frames(kind: str, identity_number: int, prompt: str, reference: np.ndarray, world_seed: int,
-                    other_number: int | None = None) -> np.ndarray:
-    """uint8 (17, 64, 64, 3) frames of one baseline video."""
+                    other_number: int | None = None, vae=None) -> np.ndarray:
+    """uint8 (17, 64, 64, 3) frames of one baseline video (`vae`: a loaded VAE, for `vae_roundtrip` only)."""
     from .captions import parse_prompt
     from .traits import Scene, sample_identity
     from .world import FRAME_SIZE, NUM_FRAMES, ClipSpec, render_clip
@@ -262,13 +265,29 @@ def baseline_frames(kind: str, identity_number: int, prompt: str, reference: np.
     scene = Scene(wanted["garment"], wanted["clothes_colour"], wanted.get("hat", "none"),
                   wanted.get("hat_colour", "none"), wanted["background"], wanted["lighting"], wanted["motion"],
                   wanted.get("speed", "normal"))
-    number = identity_number if kind == "true_render" else other_number
+    number = other_number if kind == "other_identity" else identity_number
     spec = ClipSpec(sample_identity(number, world_seed), scene, prompt, "", clip_index=90_000, world_seed=world_seed)
-    return render_clip(spec).frames
+    frames = render_clip(spec).frames
+    if kind == "vae_roundtrip":
+        if vae is None:
+            raise UserError("the vae_roundtrip baseline needs the model's VAE")
+        return vae_roundtrip(frames, vae)
+    return frames
 
 
-def write_baseline_videos(kind: str, suite_path: Path, run: Path) -> Path:
-    """Videos of a baseline for every job of the suite (kept when already there) and their run manifest."""
+def vae_roundtrip(frames: np.ndarray, vae) -> np.ndarray:
+    """uint8 (F, H, W, 3) -> the same frames encoded (posterior mean) and decoded by a CogVideoX VAE."""
+    import torch
+
+    pixels = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2)[None].float() / 127.5 - 1
+    with torch.no_grad():
+        decoded = vae.decode(vae.encode(pixels).latent_dist.mean).sample[0].permute(1, 2, 3, 0)
+    return ((decoded.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+
+
+def write_baseline_videos(kind: str, suite_path: Path, run: Path, vae: Path | None = None) -> Path:
+    """Videos of a baseline for every job of the suite (kept when already there) and their run manifest; `vae` is the
+    VAE folder the `vae_roundtrip` baseline encodes and decodes with."""
     from PIL import Image
 
     from ..evaluation.bench import manifest_rows, video_path
@@ -281,6 +300,13 @@ def write_baseline_videos(kind: str, suite_path: Path, run: Path) -> Path:
         raise UserError(f"unknown baseline {kind!r}; choose one of {', '.join(BASELINES)}")
     suite = load_suite(suite_path)
     numbers = sorted({int(i.id[4:]) for i in suite.identities})
+    loaded_vae = None
+    if kind == "vae_roundtrip":
+        if vae is None or not (Path(vae) / "config.json").is_file():
+            raise UserError(f"the vae_roundtrip baseline needs a VAE folder (config.json), got {vae}")
+        from diffusers import AutoencoderKLCogVideoX
+
+        loaded_vae = AutoencoderKLCogVideoX.from_pretrained(str(vae)).eval()
     for job in suite.jobs():
         path = video_path(run, job)
         if path.is_file():
@@ -288,7 +314,7 @@ def write_baseline_videos(kind: str, suite_path: Path, run: Path) -> Path:
         number = int(job.identity.id[4:])  # "evalNNN"
         other = numbers[(numbers.index(number) + len(numbers) // 2) % len(numbers)]
         reference = np.asarray(Image.open(job.identity.image).convert("RGB"))
-        frames = baseline_frames(kind, number, job.text, reference, DEFAULT_WORLD_SEED, other)
+        frames = baseline_frames(kind, number, job.text, reference, DEFAULT_WORLD_SEED, other, vae=loaded_vae)
         write_video(frames, path, fps=8)  # as `bench` writes generated videos
     manifest = run / "manifest.jsonl"
     write_manifest(manifest_rows(suite, run), manifest)

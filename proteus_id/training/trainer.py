@@ -147,6 +147,7 @@ def train(config: TrainConfig, stop_at_step: int | None = None, resume: bool = T
     bar = tqdm(total=config.max_steps, initial=state.step, desc="train", disable=not accelerator.is_local_main_process)
     stopped_early = False
     micro_losses: list[torch.Tensor] = []  # the losses of the micro-batches of one optimizer step
+    grad_norm: torch.Tensor | None = None
 
     # ---- the loop
     while state.step < config.max_steps and not stopped_early:
@@ -166,7 +167,8 @@ def train(config: TrainConfig, stop_at_step: int | None = None, resume: bool = T
                     loss, info = spec.training_loss(model, batch, rng, model_config)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and config.optimizer.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(model.parameters(), config.optimizer.max_grad_norm)
+                    # the norm before clipping: how often and how hard the clip bites is worth seeing in the log
+                    grad_norm = accelerator.clip_grad_norm_(model.parameters(), config.optimizer.max_grad_norm)
                 optimizer.step()
                 lr_scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
@@ -184,6 +186,8 @@ def train(config: TrainConfig, stop_at_step: int | None = None, resume: bool = T
             if accelerator.is_main_process and state.step % config.logging.every_steps == 0:
                 record = {"step": state.step, "loss": mean_loss, "lr": lr_scheduler.get_last_lr()[0],
                           "face_branch": info["face_branch"], "epoch": state.epoch}
+                if grad_norm is not None:
+                    record["grad_norm"] = float(grad_norm)
                 with log_path.open("a") as f:
                     f.write(json.dumps(record) + "\n")
                 accelerator.log({"train/loss": mean_loss, "train/lr": record["lr"]}, step=state.step)
