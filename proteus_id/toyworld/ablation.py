@@ -367,11 +367,12 @@ def write_table(paths: dict[str, Path], out_dir: Path, budget: dict | None = Non
 PAIRED_METRICS = ("toy_facesim", "toy_text_alignment", "toy_motion_hit", "flow_magnitude", "temporal_flicker")
 
 
-def paired_differences(per_video: dict[str, Path], reference: str = "full") -> dict[str, dict]:
-    """Each ablation row minus `reference`, video by video (matched on the suite's job id): the rows share
-    identities, prompts and seeds, so the paired interval resolves differences the rows' own intervals hide.
-    Jobs are taken in sorted order: the seeded bootstrap then gives the same interval in every process (a set's
-    order changes with Python's string hashing)."""
+def paired_differences(per_video: dict[str, Path], reference: str = "full", rows=ROWS,
+                       metrics: tuple[str, ...] | None = None) -> dict[str, dict]:
+    """Each of `rows` (default: the ablation rows) minus `reference`, video by video (matched on the suite's job
+    id): the rows share identities, prompts and seeds, so the paired interval resolves differences the rows' own
+    intervals hide. Jobs are taken in sorted order: the seeded bootstrap then gives the same interval in every
+    process (a set's order changes with Python's string hashing)."""
     import csv
 
     from ..evaluation.summary import bootstrap_interval
@@ -385,11 +386,11 @@ def paired_differences(per_video: dict[str, Path], reference: str = "full") -> d
     base = read(per_video[reference])
     out = {}
     for row, path in per_video.items():
-        if row == reference or row not in ROWS or not path.is_file():
+        if row == reference or row not in rows or not path.is_file():
             continue
         other = read(path)
         out[row] = {}
-        for metric in PAIRED_METRICS:
+        for metric in metrics or PAIRED_METRICS:
             diffs = [float(other[j][metric]) - float(base[j][metric]) for j in sorted(base.keys() & other.keys())
                      if base[j].get(metric) not in (None, "") and other[j].get(metric) not in (None, "")]
             if diffs:
