@@ -190,7 +190,8 @@ def train(config: TrainConfig, stop_at_step: int | None = None, resume: bool = T
                     record["grad_norm"] = float(grad_norm)
                 with log_path.open("a") as f:
                     f.write(json.dumps(record) + "\n")
-                accelerator.log({"train/loss": mean_loss, "train/lr": record["lr"]}, step=state.step)
+                accelerator.log({f"train/{k}": record[k] for k in ("loss", "lr", "grad_norm") if k in record},
+                                step=state.step)
                 bar.set_postfix(loss=f"{mean_loss:.4f}")
             last = state.step >= config.max_steps
             stop_now = stop_at_step is not None and state.step >= stop_at_step

@@ -40,6 +40,9 @@ def test_resume_is_exact(training_data, tmp_path):
     a, b = _losses(tmp_path / "a"), _losses(tmp_path / "b")
     assert len(a) == len(b) == 8
     assert a == b, f"losses differ after resume: {a} vs {b}"
+    records = [json.loads(line) for line in (tmp_path / "a" / "train_log.jsonl").read_text().splitlines()]
+    norms = [r["grad_norm"] for r in records]  # before clipping, so it can exceed max_grad_norm (1.0)
+    assert all(n > 0 and n == n for n in norms) and len(set(norms)) == len(norms)
     weights_a = ProteusIDTransformer3DModel.from_pretrained(tmp_path / "a" / "transformer")
     weights_b = ProteusIDTransformer3DModel.from_pretrained(tmp_path / "b" / "transformer")
     assert parameter_digest(weights_a) == parameter_digest(weights_b)
