@@ -38,6 +38,7 @@ def main() -> int:
     from proteus_id.training.cache import FeatureCache
     from proteus_id.training.config import load_config
     from proteus_id.training.data import CacheDataset, Collate
+    from proteus_id.training.loss import x0_prediction
     from proteus_id.training.spec import ProteusIDSpec
 
     torch.manual_seed(0)
@@ -63,16 +64,15 @@ def main() -> int:
     x0 = batch["latents_mean"].float()
     conds = spec.conditions(batch, rng, x0.shape[1])
     timesteps = torch.full((x0.shape[0],), args.timestep)
-    alpha = spec.scheduler.alphas_cumprod[args.timestep].float()
     true_diff = _frame_difference(x0)
     start = time.time()
     print(f"{len(picked)} walk clips, t = {args.timestep}, {args.loss} loss, lr {args.lr}; clips' own frame difference "
           f"{true_diff:.3f}")
     for step in range(args.steps + 1):
         noise = torch.randn(x0.shape, generator=rng)
-        noisy = alpha.sqrt() * x0 + (1 - alpha).sqrt() * noise
+        noisy = spec.scheduler.add_noise(x0, noise, timesteps)
         v = spec.forward(model, noisy, timesteps, conds, model.config)
-        x0_hat = alpha.sqrt() * noisy - (1 - alpha).sqrt() * v
+        x0_hat = x0_prediction(spec.scheduler, v, noisy, timesteps)
         if args.loss == "release":
             loss, _ = spec.loss(batch, v, noisy, x0, timesteps, rng)
         else:

@@ -37,6 +37,7 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -367,7 +368,7 @@ def write_table(paths: dict[str, Path], out_dir: Path, budget: dict | None = Non
 PAIRED_METRICS = ("toy_facesim", "toy_text_alignment", "toy_motion_hit", "flow_magnitude", "temporal_flicker")
 
 
-def paired_differences(per_video: dict[str, Path], reference: str = "full", rows=ROWS,
+def paired_differences(per_video: dict[str, Path], reference: str = "full", rows: Collection[str] = ROWS,
                        metrics: tuple[str, ...] | None = None) -> dict[str, dict]:
     """Each of `rows` (default: the ablation rows) minus `reference`, video by video (matched on the suite's job
     id): the rows share identities, prompts and seeds, so the paired interval resolves differences the rows' own
