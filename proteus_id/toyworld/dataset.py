@@ -4,8 +4,8 @@
     out/videos/<clip>.mp4      17 frames, 64 x 64, 8 fps, H.264 yuv444p (full colour resolution at this size)
     out/refs/<clip>.png        the clip's reference face: the same person in another setting ("cross-face")
 
-Rendering is resumable: rows already in `manifest.jsonl.partial` whose files exist are kept; the manifest itself
-is written (atomically) when every clip is done.
+Rendering is resumable: rows already in `manifest.jsonl` or in the append-only log `manifest.jsonl.partial` whose
+files exist are kept; the manifest itself is written (atomically) when every clip is done, and the log removed.
 """
 
 from __future__ import annotations
@@ -50,9 +50,12 @@ def render_dataset(out_dir: str | Path, split: str = "train", identities: int = 
     (out / "videos").mkdir(parents=True, exist_ok=True)
     (out / "refs").mkdir(parents=True, exist_ok=True)
     partial = out / "manifest.jsonl.partial"
+    manifest = out / "manifest.jsonl"
     done: dict[str, dict] = {}
-    if partial.is_file():
-        for line in partial.read_text().splitlines():
+    for previous in (manifest, partial):  # a finished earlier run, then an interrupted one
+        if not previous.is_file():
+            continue
+        for line in previous.read_text().splitlines():
             try:
                 row = json.loads(line)
             except json.JSONDecodeError:
@@ -80,10 +83,10 @@ def render_dataset(out_dir: str | Path, split: str = "train", identities: int = 
                 log.write(json.dumps(row) + "\n")
                 log.flush()
                 rows.append(row)
-    manifest = out / "manifest.jsonl"
     tmp = out / ".manifest.jsonl.tmp"
     tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
     os.replace(tmp, manifest)
+    partial.unlink()  # every row is in the manifest now; a re-run reads them from there
     return {"manifest": str(manifest), "rows": len(rows), "written": len(rows) - kept, "kept": kept}
 
 

@@ -87,3 +87,27 @@ def test_crop_of_a_frame_matches_the_reference_framing():
     skin = np.array(spec.identity.skin_rgb)
     assert np.abs(ref[30:34, 30:34].mean((0, 1)) - skin).max() < 80
     assert crop_face(clip.frames[0], [-500, -500, 900, 900], 16).shape == (16, 16, 3)  # wild boxes do not fail
+
+
+def test_render_dataset_resumes_from_the_log_and_from_a_finished_manifest(tmp_path):
+    import json
+
+    from proteus_id.toyworld.dataset import render_dataset
+
+    first = render_dataset(tmp_path, identities=2, clips_per_identity=1, progress=False)
+    assert (first["rows"], first["written"], first["kept"]) == (2, 2, 0)
+    assert not (tmp_path / "manifest.jsonl.partial").exists()  # the log is gone once the manifest holds every row
+    rows = [json.loads(line) for line in (tmp_path / "manifest.jsonl").read_text().splitlines()]
+    assert all((tmp_path / r["video"]).is_file() and (tmp_path / r["reference"]["image"]).is_file() for r in rows)
+
+    # a finished run asked for one more identity renders only that one
+    more = render_dataset(tmp_path, identities=3, clips_per_identity=1, progress=False)
+    assert (more["rows"], more["written"], more["kept"]) == (3, 1, 2)
+
+    # an interrupted run: only the log (with a line cut by the kill) and the first clip's files survive
+    rows = (tmp_path / "manifest.jsonl").read_text().splitlines()
+    (tmp_path / "manifest.jsonl").unlink()
+    (tmp_path / "manifest.jsonl.partial").write_text(rows[0] + "\n" + rows[1][:40])
+    resumed = render_dataset(tmp_path, identities=3, clips_per_identity=1, progress=False)
+    assert (resumed["rows"], resumed["written"], resumed["kept"]) == (3, 2, 1)
+    assert (tmp_path / "manifest.jsonl").read_text().splitlines() == rows  # same rows, same order
