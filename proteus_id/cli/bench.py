@@ -18,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gen = parser.add_argument_group("generation")
     gen.add_argument("--steps", type=int, default=50, help="denoising steps (default 50, as released)")
     gen.add_argument("--guidance-scale", type=float, default=6.0, help="text CFG scale (default 6.0)")
+    gen.add_argument("--guidance-interval", type=float, nargs=2, metavar=("LO", "HI"),
+                     help="text guidance only at steps with LO <= timestep <= HI (default: every step)")
     gen.add_argument("--seed", type=int, default=42, help="seed for every job (default 42, as released)")
     gen.add_argument("--height", type=int, help="video height (default: the model's)")
     gen.add_argument("--width", type=int, help="video width (default: the model's)")
@@ -44,8 +46,11 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("this build ships no default model: give --model DIR (a model folder in the released layout)")
     if args.steps < 1:
         raise UserError(f"--steps must be at least 1, got {args.steps}")
+    from .generate_jobs import check_guidance_interval
+
     settings = GenerationSettings(
-        steps=args.steps, guidance_scale=args.guidance_scale, seed=args.seed, height=args.height, width=args.width,
+        steps=args.steps, guidance_scale=args.guidance_scale, guidance_interval=check_guidance_interval(args.guidance_interval),
+        seed=args.seed, height=args.height, width=args.width,
         num_frames=args.num_frames, fps=args.fps, dtype=args.dtype, face_backend=args.face_backend,
     )
     config = config_from_args(args)

@@ -79,9 +79,14 @@ def run(args: argparse.Namespace) -> int:
     write_outputs(video, reference, out, settings["fps"], args.display_scale, args.preview_frames,
                   title=f"{face['name']}: {prompt}")
     print(f"wrote {out} and {out.with_suffix('.png')} ({face['name']}, seed {args.seed}, {settings['steps']} steps, "
-          f"guidance {settings['guidance']:g}; {time.perf_counter() - started:.1f} s)")
+          f"guidance {settings['guidance']:g}{_interval_text(settings['guidance_interval'])}; "
+          f"{time.perf_counter() - started:.1f} s)")
     print(f"prompt: {prompt}\nidentity prompt: {identity_prompt}")
     return 0
+
+
+def _interval_text(interval: list[float] | None) -> str:
+    return "" if interval is None else f" at timesteps {interval[0]:g}-{interval[1]:g}"
 
 
 def generate_example(model_dir: Path, image: Path, prompt: str, identity_prompt: str, seed: int,
@@ -94,16 +99,17 @@ def generate_example(model_dir: Path, image: Path, prompt: str, identity_prompt:
     from ..pipeline.pipeline import ProteusIDPipeline
 
     folder = inspect_model_folder(model_dir)
-    settings = argparse.Namespace(steps=steps, guidance=guidance, fps=None)
-    from .generate_jobs import check_numbers, fill_generation_defaults
+    settings = argparse.Namespace(steps=steps, guidance=guidance, fps=None, guidance_interval=None)
+    from .generate_jobs import check_guidance_interval, check_numbers, fill_generation_defaults
 
     fill_generation_defaults(settings, folder)
     check_numbers(settings.steps, settings.guidance, settings.fps)
+    settings.guidance_interval = check_guidance_interval(settings.guidance_interval)
     features = backend_for_model(model_dir).extract(image)
     pipe = ProteusIDPipeline.from_pretrained(model_dir)
     result = pipe(image=features.face_crop, prompt=prompt, identity_prompt=identity_prompt, id_cond=features.id_cond,
                   id_vit_hidden=features.id_vit_hidden, seed=seed, num_inference_steps=settings.steps,
-                  guidance_scale=settings.guidance, output_type="np")
+                  guidance_scale=settings.guidance, guidance_interval=settings.guidance_interval, output_type="np")
     return result.frames[0], np.asarray(features.face_crop.convert("RGB")), vars(settings)
 
 

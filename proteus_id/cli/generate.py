@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--steps", type=int, help="denoising steps (default: the model's recommendation, else 50 as released)")
     how.add_argument("--guidance", type=float,
                      help="text guidance scale (default: the model's recommendation, else 6.0 as released)")
+    how.add_argument("--guidance-interval", type=float, nargs=2, metavar=("LO", "HI"),
+                     help="guide only the steps with LO <= timestep <= HI, the rest cost half (default: the model's "
+                          "recommendation, else every step as released; 0 1000 guides every step)")
     how.add_argument("--seed", type=int, help="random seed (0 is a seed; default: a random one, printed)")
     how.add_argument("--fps", type=int, help="frame rate of the file (default: the model's, else 8)")
     how.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
@@ -73,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     jobs_mod.check_video_size(height, width, frames, geometry)
     jobs_mod.fill_generation_defaults(args, folder)
     jobs_mod.check_numbers(args.steps, args.guidance, args.fps)
+    args.guidance_interval = jobs_mod.check_guidance_interval(args.guidance_interval)
     jobs_mod.check_seed(args.seed)
 
     if args.batch:
@@ -275,6 +279,7 @@ def _generate_one(pipe, job: _Prepared, f, height: int, width: int, frames: int,
         image=f.face_crop, prompt=job.prompt, identity_prompt=job.identity_prompt, negative_prompt=args.negative_prompt,
         id_cond=f.id_cond, id_vit_hidden=f.id_vit_hidden, kps_cond=f.keypoints, seed=seed, num_frames=frames,
         height=height, width=width, num_inference_steps=args.steps, guidance_scale=args.guidance, output_type="np",
+        guidance_interval=args.guidance_interval,
     )
     if job.out.exists():
         logger.info("%s exists and is replaced", job.out)

@@ -87,6 +87,21 @@ def fill_generation_defaults(args, folder: ModelFolder) -> None:
     for name, released in RELEASED_DEFAULTS.items():
         if getattr(args, name, None) is None:
             setattr(args, name, type(released)(recommended.get(name, released)))
+    # text guidance only at lo <= t <= hi (none as released: guidance at every step)
+    if getattr(args, "guidance_interval", None) is None and recommended.get("guidance_interval") is not None:
+        args.guidance_interval = [float(x) for x in recommended["guidance_interval"]]
+
+
+def check_guidance_interval(interval) -> list[float] | None:
+    """None, or [lo, hi] with 0 <= lo <= hi (timesteps; `--guidance-interval 0 1000` guides every step)."""
+    if interval is None:
+        return None
+    from ..pipeline.pipeline import check_guidance_interval as pipeline_check
+
+    try:
+        return list(pipeline_check(interval))
+    except ValueError as err:
+        raise UserError(f"--guidance-interval: {err}".replace("guidance_interval ", "")) from None
 
 
 def check_numbers(steps: int, guidance: float, fps: int) -> None:

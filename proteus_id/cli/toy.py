@@ -79,6 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--faces", action="store_true", help="(re)write the example reference faces")
     p.add_argument("--steps", type=int, help="recommended sampling steps, written into model_index.json")
     p.add_argument("--guidance", type=float, help="recommended text guidance, written into model_index.json")
+    p.add_argument("--guidance-interval", type=float, nargs=2, metavar=("LO", "HI"),
+                   help="recommended guidance interval (timesteps), written into model_index.json")
 
     p = sub.add_parser("reproduce", parents=[common],
                        help="the whole recipe (data, parts, every ablation row, benchmarks) and the ablation table")

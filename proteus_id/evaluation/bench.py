@@ -34,6 +34,7 @@ logger = logging.getLogger("proteus_id")
 class GenerationSettings:
     steps: int = 50
     guidance_scale: float = 6.0
+    guidance_interval: list[float] | None = None  # [lo, hi]: text guidance only at lo <= t <= hi (None: every step)
     seed: int = 42  # the release's default; every job uses it, so reruns reproduce videos
     height: int | None = None  # None: the model's own size (transformer config)
     width: int | None = None
@@ -154,7 +155,7 @@ class Generator:
         out = self.pipe(
             image=feats.face_crop, prompt=job.text, identity_prompt=job.identity.identity_prompt,
             id_cond=feats.id_cond, id_vit_hidden=feats.id_vit_hidden, kps_cond=feats.keypoints,
-            num_inference_steps=s.steps, guidance_scale=s.guidance_scale, seed=s.seed,
+            num_inference_steps=s.steps, guidance_scale=s.guidance_scale, guidance_interval=s.guidance_interval, seed=s.seed,
             height=s.height, width=s.width, num_frames=s.num_frames, output_type="np",
         )
         return out.frames[0]

@@ -14,6 +14,10 @@ Classifier-free guidance is on the text only, as released: both rows get the sam
 face latent; only the prompt tokens differ. `identity_guidance_scale` (ours, off by default) adds a third term
 pushing away from a branch without identity (fused slots zero, no TAII injection):
     v = v_uncond + g (v_text - v_uncond) + g_id (v_text - v_text_without_identity)
+`guidance_interval=(lo, hi)` (ours, off by default) applies the text guidance only at steps with lo <= t <= hi and
+runs the text rows alone elsewhere (Kynkaanniemi et al. 2024, "Applying guidance in a limited interval"): the
+layout and the motion are decided at the top of the noise range, the face's details lower down, where guidance
+costs identity; outside the interval a step costs half.
 """
 
 from __future__ import annotations
@@ -184,7 +188,8 @@ class ProteusIDPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
             max_size=(base_h, base_w), device=device,
         )
 
-    def check_inputs(self, height: int, width: int, num_frames: int, num_inference_steps: int, guidance_scale: float) -> None:
+    def check_inputs(self, height: int, width: int, num_frames: int, num_inference_steps: int, guidance_scale: float,
+                     guidance_interval: tuple[float, float] | None = None) -> None:
         multiple = self.vae_scale_factor_spatial * self.transformer.config.patch_size
         if height % multiple or width % multiple:
             raise ValueError(f"height and width must be multiples of {multiple}, got {height}x{width}")
@@ -200,6 +205,8 @@ class ProteusIDPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
             raise ValueError(f"num_inference_steps must be >= 1, got {num_inference_steps}")
         if guidance_scale < 0:
             raise ValueError(f"guidance_scale must be >= 0, got {guidance_scale}")
+        if guidance_interval is not None:
+            check_guidance_interval(guidance_interval)
 
     # ------------------------------------------------------------------ generation
 
@@ -217,6 +224,7 @@ class ProteusIDPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         timesteps: list[int] | None = None,
         guidance_scale: float = 6.0,
         use_dynamic_cfg: bool = False,
+        guidance_interval: tuple[float, float] | None = None,
         identity_guidance_scale: float = 0.0,
         num_videos_per_prompt: int = 1,
         eta: float = 0.0,
@@ -247,7 +255,7 @@ class ProteusIDPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         width = width or cfg.sample_width * self.vae_scale_factor_spatial
         num_frames = num_frames or cfg.sample_frames
         max_sequence_length = max_sequence_length or cfg.max_text_seq_length
-        self.check_inputs(height, width, num_frames, num_inference_steps, guidance_scale)
+        self.check_inputs(height, width, num_frames, num_inference_steps, guidance_scale, guidance_interval)
         if id_cond is None or id_vit_hidden is None:
             raise ValueError("id_cond and id_vit_hidden are required: run the face front end (proteus_id.identity) first")
         if callback_on_step_end_tensor_inputs and not set(callback_on_step_end_tensor_inputs) <= set(self._callback_tensor_inputs):
@@ -343,31 +351,37 @@ class ProteusIDPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         step_kwargs = {"eta": eta, "generator": generator}
         image_input = torch.cat([image_latents] * 2) if do_cfg else image_latents
 
+        def text_rows(x: torch.Tensor) -> torch.Tensor:
+            """The text (positive) rows of a CFG-doubled input; inputs shared by every row (one row) stay."""
+            return x[batch:] if x.shape[0] == 2 * batch else x
+
         # 4. denoising loop
         old_pred_original_sample = None
         with self.progress_bar(total=num_inference_steps) as progress:
             for i, t in enumerate(timesteps):
-                model_input = torch.cat([latents] * 2) if do_cfg else latents
-                model_input = torch.cat([self.scheduler.scale_model_input(model_input, t), image_input], dim=2)
+                guided = do_cfg and (guidance_interval is None or guidance_interval[0] <= t.item() <= guidance_interval[1])
+                rows = (lambda x: x) if guided or not do_cfg else text_rows
+                model_input = torch.cat([latents] * 2) if guided else latents
+                model_input = torch.cat([self.scheduler.scale_model_input(model_input, t), rows(image_input)], dim=2)
                 v = self.transformer(
                     hidden_states=model_input,
-                    encoder_hidden_states=text,
-                    encoder_hidden_mask=text_mask,
+                    encoder_hidden_states=rows(text),
+                    encoder_hidden_mask=rows(text_mask),
                     timestep=t.expand(model_input.shape[0]),
                     ofs=ofs,
                     image_rotary_emb=rotary,
                     attention_kwargs=attention_kwargs,
-                    id_cond=id_cond,
-                    id_vit_hidden=id_vit_hidden,
+                    id_cond=rows(id_cond),
+                    id_vit_hidden=[rows(h) for h in id_vit_hidden],
                     is_infer=True,
                     return_dict=False,
-                    fused_tokens=fused_tokens,
+                    fused_tokens=rows(fused_tokens),
                 )[0].float()
                 if use_dynamic_cfg:  # the release's (and CogVideoX's) formula, in the timestep value
                     self._guidance_scale = 1 + guidance_scale * (
                         (1 - math.cos(math.pi * ((num_inference_steps - t.item()) / num_inference_steps) ** 5.0)) / 2
                     )
-                if do_cfg:
+                if guided:
                     v_uncond, v_text = v.chunk(2)
                     v = v_uncond + self._guidance_scale * (v_text - v_uncond)
                     v_cond = v_text
@@ -409,6 +423,17 @@ class ProteusIDPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         if not return_dict:
             return (video,)
         return ProteusIDPipelineOutput(frames=video)
+
+
+def check_guidance_interval(interval) -> tuple[float, float]:
+    """(lo, hi) in timesteps with 0 <= lo <= hi, or ValueError."""
+    try:
+        lo, hi = (float(x) for x in interval)
+    except (TypeError, ValueError):
+        raise ValueError(f"guidance_interval must be two timesteps (lo, hi), got {interval!r}") from None
+    if not 0 <= lo <= hi:
+        raise ValueError(f"guidance_interval must have 0 <= lo <= hi, got ({lo:g}, {hi:g})")
+    return lo, hi
 
 
 def frame_count_error(num_frames: int, temporal_ratio: int = 4, patch_size_t: int | None = None,

@@ -119,7 +119,11 @@ def cmd_ship(args: argparse.Namespace) -> int:
     if args.model:
         if not args.transformer:
             raise UserError("--model needs --transformer (the trained transformer folder)")
-        defaults = {k: v for k, v in (("steps", args.steps), ("guidance", args.guidance)) if v is not None}
+        from ..cli.generate_jobs import check_guidance_interval
+
+        interval = check_guidance_interval(args.guidance_interval)
+        defaults = {k: v for k, v in (("steps", args.steps), ("guidance", args.guidance), ("guidance_interval", interval))
+                    if v is not None}
         path = ship.ship_model(args.model, args.transformer, args.card, generation_defaults=defaults or None)
         print(f"model: {path} ({ship.folder_megabytes(path):.1f} MB)")
     if args.faces:

@@ -95,15 +95,39 @@ def test_batch_writes_good_jobs_and_reports_the_bad_one(tiny_model_dir, features
     assert "loading" not in captured.err
 
 
-def test_settings_left_out_come_from_the_model_folder(tiny_model_dir, features_file, tmp_path, capsys):
-    """A model's model_index.json may recommend steps/guidance/fps; given flags still win."""
+def test_a_recommended_guidance_interval_is_used_unless_one_is_given():
+    from types import SimpleNamespace
+
+    from proteus_id.cli.generate_jobs import fill_generation_defaults
+
+    folder = SimpleNamespace(model_index={"generation_defaults": {"guidance": 3.0, "guidance_interval": [700, 1000]}})
+    left_out = SimpleNamespace(steps=None, guidance=None, fps=None, guidance_interval=None)
+    fill_generation_defaults(left_out, folder)
+    assert (left_out.steps, left_out.guidance, left_out.fps, left_out.guidance_interval) == (50, 3.0, 8, [700.0, 1000.0])
+    given = SimpleNamespace(steps=None, guidance=None, fps=None, guidance_interval=[0.0, 1000.0])
+    fill_generation_defaults(given, folder)
+    assert given.guidance_interval == [0.0, 1000.0]
+    released = SimpleNamespace(steps=None, guidance=None, fps=None, guidance_interval=None)
+    fill_generation_defaults(released, SimpleNamespace(model_index={}))
+    assert released.guidance_interval is None  # as released: guidance at every step
+
+
+def test_settings_left_out_come_from_the_model_folder(tiny_model_dir, features_file, tmp_path, capsys, monkeypatch):
+    """A model's model_index.json may recommend steps/guidance/fps/guidance interval; given flags still win."""
+    from proteus_id.pipeline.pipeline import ProteusIDPipeline
+
     model = model_with_spec(tmp_path / "model", tiny_model_dir, spec=None)
     index = json.loads((model / "model_index.json").read_text()) if (model / "model_index.json").is_file() else {}
-    index["generation_defaults"] = {"steps": 1, "guidance": 1.0, "fps": 5}
+    index["generation_defaults"] = {"steps": 1, "guidance": 2.0, "guidance_interval": [500, 1000], "fps": 5}
     (model / "model_index.json").write_text(json.dumps(index))
+    calls = []
+    real_call = ProteusIDPipeline.__call__
+    monkeypatch.setattr(ProteusIDPipeline, "__call__", lambda self, **kw: calls.append(kw) or real_call(self, **kw))
     common = ["generate", "--model", str(model), "--face-features", str(features_file), "--prompt", "a person waves",
               "--seed", "1", "--frames", "9", "--height", "32", "--width", "32"]
     assert main([*common, "--out", str(tmp_path / "a.mp4")]) == 0, capsys.readouterr().err
     assert read_video(tmp_path / "a.mp4")[1] == 5
-    assert main([*common, "--fps", "12", "--out", str(tmp_path / "b.mp4")]) == 0, capsys.readouterr().err
+    assert calls[-1]["guidance_interval"] == [500.0, 1000.0] and calls[-1]["num_inference_steps"] == 1
+    assert main([*common, "--fps", "12", "--guidance-interval", "0", "1000", "--out", str(tmp_path / "b.mp4")]) == 0
     assert read_video(tmp_path / "b.mp4")[1] == 12
+    assert calls[-1]["guidance_interval"] == [0.0, 1000.0] and calls[-1]["guidance_scale"] == 2.0

@@ -59,6 +59,37 @@ def test_identity_guidance_is_off_by_default_and_changes_output_when_on(pipe):
     assert np.abs(base - run(pipe, seed=0, identity_guidance_scale=2.0)).max() > 1e-4
 
 
+def test_guidance_interval_guides_only_inside_it_and_runs_the_text_rows_alone_elsewhere(pipe):
+    rows_per_step = []
+    hook = pipe.transformer.register_forward_hook(
+        lambda _module, _args, kwargs, _out: rows_per_step.append((int(kwargs["timestep"][0]), kwargs["hidden_states"].shape[0])),
+        with_kwargs=True)
+    try:
+        four = dict(num_inference_steps=4, guidance_scale=5.0, seed=0)
+        everywhere = run(pipe, **four)
+        assert [rows for _, rows in rows_per_step] == [2, 2, 2, 2]
+        timesteps = [t for t, _ in rows_per_step]
+        rows_per_step.clear()
+        # an interval holding every step is plain CFG; one holding none is no guidance
+        assert np.abs(run(pipe, **four, guidance_interval=(0, 1000)) - everywhere).max() < 1e-5
+        unguided = run(pipe, **{**four, "guidance_scale": 1.0})
+        rows_per_step.clear()
+        nowhere = run(pipe, **four, guidance_interval=(1000.5, 2000))
+        assert [rows for _, rows in rows_per_step] == [1, 1, 1, 1]
+        assert np.abs(nowhere - unguided).max() < 1e-5
+        # the top half of the steps guided: two rows there, one below, and a video unlike either
+        rows_per_step.clear()
+        top = run(pipe, **four, guidance_interval=(timesteps[1], 1000))
+        assert rows_per_step == [(t, 2 if t >= timesteps[1] else 1) for t in timesteps]
+        assert np.abs(top - everywhere).max() > 1e-4 and np.abs(top - unguided).max() > 1e-4
+    finally:
+        hook.remove()
+    with pytest.raises(ValueError, match="lo <= hi"):
+        run(pipe, guidance_interval=(800, 400))
+    with pytest.raises(ValueError, match="two timesteps"):
+        run(pipe, guidance_interval=(800,))
+
+
 def test_callback_sees_every_step(pipe):
     seen = []
 
