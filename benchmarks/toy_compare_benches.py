@@ -1,6 +1,7 @@
 """Two or more `proteus-id bench` runs of the same suite, side by side: each run's mean and 95% interval per metric,
-and every run minus the first, video by video (paired bootstrap interval; the runs must share identities, prompts
-and seeds, as benchmarks of the toy suite with the same settings do).
+every run minus the first, video by video (paired bootstrap interval; the runs must share identities, prompts
+and seeds, as benchmarks of the toy suite with the same settings do), and the motion judge's hits per prompted
+motion (the prompt read back with the world's phrase tables).
 
     python benchmarks/toy_compare_benches.py ROOT/bench/shipped ROOT/bench/cont2500 [more ...]
 """
@@ -45,7 +46,30 @@ def main() -> int:
         cells = [f"{metric} {s['mean']:+.3f} [{s['ci95'][0]:+.3f}, {s['ci95'][1]:+.3f}] (n={s['n']})"
                  for metric, s in stats.items() if s["mean"] is not None]
         print(f"  {name}: " + "; ".join(cells))
+    print("\nmotion recognised / clips, per prompted motion:")
+    print("| motion | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    tallies = [motion_hits(run / "eval" / "per_video.csv") for run in args.runs]
+    for motion in sorted(set().union(*tallies)):
+        print(f"| {motion} | " + " | ".join("{}/{}".format(*t[motion]) if motion in t else "-" for t in tallies) + " |")
     return 0
+
+
+def motion_hits(per_video: Path) -> dict[str, tuple[int, int]]:
+    """{motion: (recognised, clips)} over the run's judged videos."""
+    import csv
+
+    from proteus_id.toyworld.captions import parse_prompt
+
+    tally: dict[str, list[int]] = {}
+    with open(per_video, newline="") as f:
+        for row in csv.DictReader(f):
+            if row.get("status") != "ok" or row.get("toy_motion_hit") in (None, ""):
+                continue
+            counts = tally.setdefault(parse_prompt(row["prompt"]).get("motion", "?"), [0, 0])
+            counts[0] += float(row["toy_motion_hit"]) > 0.5
+            counts[1] += 1
+    return {motion: (hits, clips) for motion, (hits, clips) in tally.items()}
 
 
 if __name__ == "__main__":
