@@ -157,6 +157,9 @@ def test_bench_generates_evaluates_and_resumes(tiny_model_dir, two_entry_suite, 
 
         with pytest.raises(UserError, match=r"\(guidance_scale 1.0 -> 3.0\); give a new --out"):
             run_bench(tiny_model_dir, two_entry_suite, run, replace(settings, guidance_scale=3.0), config, progress=False)
+        with pytest.raises(UserError, match=r"\(guidance_interval None -> \[800.0, 1000.0\]\)"):
+            run_bench(tiny_model_dir, two_entry_suite, run, replace(settings, guidance_interval=[800.0, 1000.0]), config,
+                      progress=False)
         import shutil
 
         from safetensors.torch import load_file, save_file
