@@ -5,12 +5,15 @@ latent, same face), beside how much the edit changes the text encoder's output.
 
     python benchmarks/toy_text_sensitivity.py ROOT/trained/full_s2000 [ROOT/trained/full_s4000 ...] [--identities 6]
     python benchmarks/toy_text_sensitivity.py ROOT/trained/full_s4000 --walk-probe --identities 8
+    python benchmarks/toy_text_sensitivity.py ROOT/trained/face1 --motion-probe "turn left" --timesteps 999,800,600,400
     python benchmarks/toy_text_sensitivity.py ROOT/trained/full_s2000 ROOT/trained/full_pos_s2000 --frame-probe --identities 3
 
 A model that follows a kind of edit changes its prediction for it; one that has not learned it gives ~0.
 --walk-probe: a true walk-left clip of each identity, noised to each timestep, and the one-step x0 prediction
 with its own caption and with the caption turned to walk right; prints the face's horizontal drift (last minus
 first frame, the world's locator) of both predictions.
+--motion-probe MOTION: the same with a true MOTION clip (fast) and the captions MOTION and "still"; prints the world's
+motion judge's probability of MOTION on each decoded prediction (for motions inside the face: turns, nods, smiles).
 --frame-probe: can the model tell its latent frames apart? The same noise in all five latent frames (the walk-left
 base prompt): how much the x0 prediction of frames 2, 3, 4 differs from frame 1's, and how much the prediction
 changes when the temporal part of the rotary tables is removed (every frame at time 0).
@@ -110,17 +113,48 @@ def edit_sensitivity(probe: Probe, model: str, numbers: list[int], timesteps: li
               + f"   {np.mean(text_changes[name]):.3f}")
 
 
-def walk_probe(probe: Probe, model: str, numbers: list[int], timesteps: list[int]) -> None:
+def one_step_predictions(probe: Probe, frames: np.ndarray, captions: dict[str, str], timesteps: list[int], k: int):
+    """The true clip `frames` noised to each timestep (noise seed k), and the one-step x0 prediction under each
+    caption, decoded: yields (t, caption key, uint8 frames)."""
+    torch, pipe = probe.torch, probe.pipe
+    scale = pipe.vae_scaling_factor_image
+    alphas = pipe.scheduler.alphas_cumprod
+    pixels = torch.from_numpy(frames).permute(3, 0, 1, 2)[None].float() / 127.5 - 1
+    x0 = pipe.vae.encode(pixels).latent_dist.mean.permute(0, 2, 1, 3, 4) * scale
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(k))
+    encodings = {key: probe.encode(text) for key, text in captions.items()}
+    for t in timesteps:
+        a = alphas[t].float()
+        noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        for key, encoding in encodings.items():
+            x0_hat = a.sqrt() * noisy - (1 - a).sqrt() * probe.predict(noisy, encoding, t)  # v -> x0
+            decoded = pipe.vae.decode(x0_hat.permute(0, 2, 1, 3, 4) / scale).sample[0].permute(1, 2, 3, 0)
+            yield t, key, ((decoded.clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
+
+
+def probe_clips(probe: Probe, numbers: list[int], motion: str, other: str, speed: str = "normal"):
+    """Per identity: (k, true clip of `motion`, {motion: its caption, other: the same caption with `other`}), with
+    the probe's face set to the identity's reference and identity prompt."""
     from proteus_id.toyworld.captions import caption, identity_prompt
-    from proteus_id.toyworld.judge_eval import JudgeSet
-    from proteus_id.toyworld.ship import JUDGES_DIR
     from proteus_id.toyworld.traits import DEFAULT_WORLD_SEED, sample_identity, sample_scene
     from proteus_id.toyworld.world import ClipSpec, render_clip, render_reference
 
-    torch, pipe = probe.torch, probe.pipe
+    for k, number in enumerate(numbers):
+        identity = sample_identity(number)
+        scene = sample_scene(np.random.default_rng([number, 7]), motion=motion, speed=speed)
+        captions = {m: caption(identity, dataclasses.replace(scene, motion=m), np.random.default_rng([number, 8]))
+                    for m in (motion, other)}
+        frames = render_clip(ClipSpec(identity, scene, captions[motion], "", k, DEFAULT_WORLD_SEED)).frames
+        probe.set_face(render_reference(identity, variant=0),
+                       identity_prompt(identity, np.random.default_rng([number, 9])), seed=0)
+        yield k, frames, captions
+
+
+def walk_probe(probe: Probe, model: str, numbers: list[int], timesteps: list[int]) -> None:
+    from proteus_id.toyworld.judge_eval import JudgeSet
+    from proteus_id.toyworld.ship import JUDGES_DIR
+
     judges = JudgeSet.load(JUDGES_DIR)
-    scale = pipe.vae_scaling_factor_image
-    alphas = pipe.scheduler.alphas_cumprod
 
     def drift(frames: np.ndarray) -> float:
         boxes = np.asarray(judges.locate(frames), dtype=np.float64)
@@ -128,30 +162,29 @@ def walk_probe(probe: Probe, model: str, numbers: list[int], timesteps: list[int
         return float(centre[-1] - centre[0])
 
     drifts: dict[str, list[float]] = {}
-    for k, number in enumerate(numbers):
-        identity = sample_identity(number)
-        scene = sample_scene(np.random.default_rng([number, 7]), motion="walk left", speed="normal")
-        captions = {side: caption(identity, dataclasses.replace(scene, motion=f"walk {side}"),
-                                  np.random.default_rng([number, 8])) for side in ("left", "right")}
-        frames = render_clip(ClipSpec(identity, scene, captions["left"], "", k, DEFAULT_WORLD_SEED)).frames
+    for k, frames, captions in probe_clips(probe, numbers, "walk left", "walk right"):
         drifts.setdefault("true clip", []).append(drift(frames))
-        probe.set_face(render_reference(identity, variant=0),
-                       identity_prompt(identity, np.random.default_rng([number, 9])), seed=0)
-        pixels = torch.from_numpy(frames).permute(3, 0, 1, 2)[None].float() / 127.5 - 1
-        x0 = pipe.vae.encode(pixels).latent_dist.mean.permute(0, 2, 1, 3, 4) * scale
-        noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(k))
-        encodings = {side: probe.encode(text) for side, text in captions.items()}
-        for t in timesteps:
-            a = alphas[t].float()
-            noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
-            for side, encoding in encodings.items():
-                x0_hat = a.sqrt() * noisy - (1 - a).sqrt() * probe.predict(noisy, encoding, t)  # v -> x0
-                decoded = pipe.vae.decode(x0_hat.permute(0, 2, 1, 3, 4) / scale).sample[0].permute(1, 2, 3, 0)
-                drifts.setdefault(f"t={t}, caption walk {side}", []).append(
-                    drift(((decoded.clamp(-1, 1) + 1) * 127.5).round().byte().numpy()))
+        for t, key, decoded in one_step_predictions(probe, frames, captions, timesteps, k):
+            drifts.setdefault(f"t={t}, caption {key}", []).append(drift(decoded))
     for key, values in drifts.items():
         print(f"{model[-28:]:28s} {key:28s} face drift {np.mean(values):+7.2f} px  "
               f"({', '.join(f'{v:+.1f}' for v in values)})")
+
+
+def motion_probe(probe: Probe, model: str, numbers: list[int], timesteps: list[int], motion: str) -> None:
+    """The motion judge's probability of `motion` on the one-step x0 of a noised true `motion` clip, with its own
+    caption and with the caption turned to "still": where the two part, the model takes that motion from the text."""
+    from proteus_id.toyworld.judge_eval import JudgeSet
+    from proteus_id.toyworld.ship import JUDGES_DIR
+
+    judges = JudgeSet.load(JUDGES_DIR)
+    probs: dict[str, list[float]] = {}
+    for k, frames, captions in probe_clips(probe, numbers, motion, "still", speed="fast"):
+        probs.setdefault("true clip", []).append(judges.motion(frames)["motion_probs"][motion])
+        for t, key, decoded in one_step_predictions(probe, frames, captions, timesteps, k):
+            probs.setdefault(f"t={t}, caption {key}", []).append(judges.motion(decoded)["motion_probs"][motion])
+    for key, values in probs.items():
+        print(f"{model[-28:]:28s} {key:28s} p({motion}) {np.mean(values):.2f}  ({', '.join(f'{v:.2f}' for v in values)})")
 
 
 def frame_probe(probe: Probe, model: str, numbers: list[int], timesteps: list[int]) -> None:
@@ -189,6 +222,9 @@ def main() -> int:
     probes = parser.add_mutually_exclusive_group()
     probes.add_argument("--walk-probe", action="store_true", help="one-step x0 of a noised true walk clip instead")
     probes.add_argument("--frame-probe", action="store_true", help="does the prediction tell the latent frames apart?")
+    probes.add_argument("--motion-probe", metavar="MOTION",
+                        help="the motion judge on one-step x0 of a noised true MOTION clip (e.g. 'turn left', 'nod'), "
+                             "with its caption and with 'still'")
     args = parser.parse_args()
 
     import torch
@@ -196,13 +232,22 @@ def main() -> int:
     from proteus_id.toyworld.traits import identity_numbers
 
     torch.set_num_threads(1)
-    timesteps = [int(t) for t in (args.timesteps or ("999,900,700,500" if args.walk_probe else "999,700")).split(",")]
+    if args.motion_probe is not None:
+        from proteus_id.toyworld.traits import MOTIONS
+
+        if args.motion_probe not in MOTIONS:
+            parser.error(f"--motion-probe must be one of {', '.join(MOTIONS)}")
+    one_step = args.walk_probe or args.motion_probe
+    timesteps = [int(t) for t in (args.timesteps or ("999,900,700,500" if one_step else "999,700")).split(",")]
     numbers = identity_numbers("judge_val", args.identities)
-    if not (args.walk_probe or args.frame_probe):
+    if not (one_step or args.frame_probe):
         print(f"{'model':28s} {'edit':20s} " + " ".join(f"{'t=' + str(t):>7s}" for t in timesteps) + "   text change")
     for model in args.models:
         probe = Probe(model)
         with torch.no_grad():
+            if args.motion_probe:
+                motion_probe(probe, model, numbers, timesteps, args.motion_probe)
+                continue
             run = walk_probe if args.walk_probe else frame_probe if args.frame_probe else edit_sensitivity
             run(probe, model, numbers, timesteps)
     return 0

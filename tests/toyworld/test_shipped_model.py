@@ -55,4 +55,11 @@ def test_demo_writes_a_video_and_a_preview(tmp_path, capsys):
     assert frames.shape == (17, 128, 128, 3) and fps == 8
     preview = Image.open(out.with_suffix(".png"))
     assert preview.width > 6 * 128 and preview.height >= 128  # reference + 6 frames side by side
-    assert "wrote" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "wrote" in printed
+    # the sampling the model card recommends is what the demo used (only --steps was given)
+    recommended = json.loads((MODEL / "model_index.json").read_text()).get("generation_defaults", {})
+    assert f"guidance {recommended.get('guidance', 6.0):g}" in printed
+    if recommended.get("guidance_interval"):
+        lo, hi = recommended["guidance_interval"]
+        assert f"at timesteps {lo:g}-{hi:g}" in printed
