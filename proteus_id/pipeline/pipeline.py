@@ -360,7 +360,7 @@ class ProteusIDPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         with self.progress_bar(total=num_inference_steps) as progress:
             for i, t in enumerate(timesteps):
                 guided = do_cfg and (guidance_interval is None or guidance_interval[0] <= t.item() <= guidance_interval[1])
-                rows = (lambda x: x) if guided or not do_cfg else text_rows
+                rows = text_rows if do_cfg and not guided else (lambda x: x)  # unguided step: the prompt rows only
                 model_input = torch.cat([latents] * 2) if guided else latents
                 model_input = torch.cat([self.scheduler.scale_model_input(model_input, t), rows(image_input)], dim=2)
                 v = self.transformer(
