@@ -116,18 +116,19 @@ def edit_sensitivity(probe: Probe, model: str, numbers: list[int], timesteps: li
 def one_step_predictions(probe: Probe, frames: np.ndarray, captions: dict[str, str], timesteps: list[int], k: int):
     """The true clip `frames` noised to each timestep (noise seed k), and the one-step x0 prediction under each
     caption, decoded: yields (t, caption key, uint8 frames)."""
+    from proteus_id.training.loss import x0_prediction
+
     torch, pipe = probe.torch, probe.pipe
     scale = pipe.vae_scaling_factor_image
-    alphas = pipe.scheduler.alphas_cumprod
     pixels = torch.from_numpy(frames).permute(3, 0, 1, 2)[None].float() / 127.5 - 1
     x0 = pipe.vae.encode(pixels).latent_dist.mean.permute(0, 2, 1, 3, 4) * scale
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(k))
     encodings = {key: probe.encode(text) for key, text in captions.items()}
     for t in timesteps:
-        a = alphas[t].float()
-        noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        at_t = torch.tensor([t])
+        noisy = pipe.scheduler.add_noise(x0, noise, at_t)
         for key, encoding in encodings.items():
-            x0_hat = a.sqrt() * noisy - (1 - a).sqrt() * probe.predict(noisy, encoding, t)  # v -> x0
+            x0_hat = x0_prediction(pipe.scheduler, probe.predict(noisy, encoding, t), noisy, at_t)
             decoded = pipe.vae.decode(x0_hat.permute(0, 2, 1, 3, 4) / scale).sample[0].permute(1, 2, 3, 0)
             yield t, key, ((decoded.clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
 
