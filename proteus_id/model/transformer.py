@@ -120,7 +120,12 @@ class ProteusIDTransformer3DModel(CogVideoXTransformer3DModel):
         use_mif: bool = True,
         mif_identity_text: bool = True,
         taii_time_aware: bool = True,
+        # --- ours: RoPE positions counted in patches of this size (None: patch_size). A model whose patches were
+        # halved after training (`proteus_id.model.patch_surgery`) keeps reading positions on its old grid.
+        rope_patch_size: int | None = None,
     ):
+        if rope_patch_size is not None and (rope_patch_size < patch_size or rope_patch_size % patch_size):
+            raise ValueError(f"rope_patch_size ({rope_patch_size}) must be a multiple of patch_size ({patch_size})")
         if not (is_train_face and is_fuse_token and is_fuse_token_v2):
             raise ValueError(
                 "this config switches off MIF/TAII (is_train_face / is_fuse_token / is_fuse_token_v2 false): it is not a "

@@ -175,7 +175,9 @@ class ProteusIDPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
             return None
         grid_h = height // (self.vae_scale_factor_spatial * cfg.patch_size)
         grid_w = width // (self.vae_scale_factor_spatial * cfg.patch_size)
-        base_w, base_h = cfg.sample_width // cfg.patch_size, cfg.sample_height // cfg.patch_size
+        # the grid the positions are measured on: a model with halved patches reads 0, 0.5, 1, ... (see rope_patch_size)
+        unit = getattr(cfg, "rope_patch_size", None) or cfg.patch_size
+        base_w, base_h = cfg.sample_width // unit, cfg.sample_height // unit
         if cfg.patch_size_t is None:
             crops = get_resize_crop_region_for_grid((grid_h, grid_w), base_w, base_h)
             return get_3d_rotary_pos_embed(
