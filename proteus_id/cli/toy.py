@@ -67,6 +67,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="add the release's absolute 3D position table to the rotary embeddings "
                         "(use_learned_positional_embeddings; fixes the size to 64x64; see docs/toyworld.md)")
 
+    p = sub.add_parser("halve-patches", parents=[common],
+                       help="a trained transformer with 1x1 instead of 2x2 patches, to fine-tune (docs/toyworld.md)")
+    p.add_argument("--transformer", required=True, help="trained transformer folder (config.json + safetensors)")
+    p.add_argument("--out", required=True, help="output transformer folder")
+
     p = sub.add_parser("configs", parents=[common], help="write the recipe's precompute/train configs under --root")
     p.add_argument("--root", required=True, help="run root (models/, data/, runs/ live under it)")
     p.add_argument("--max-steps", type=int, default=4000)

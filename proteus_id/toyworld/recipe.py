@@ -24,6 +24,7 @@ def run_toy_command(args: argparse.Namespace) -> int:
         "train-encoder": cmd_train_encoder,
         "train-judges": cmd_train_judges,
         "build-model": cmd_build_model,
+        "halve-patches": cmd_halve_patches,
         "configs": cmd_configs,
         "ship": cmd_ship,
         "suite": cmd_suite,
@@ -100,6 +101,14 @@ def cmd_build_model(args: argparse.Namespace) -> int:
     path = build_model_folder(args.out, args.vae, args.face_encoder, variant=args.variant, seed=args.seed,
                               absolute_positions=args.absolute_positions)
     print(f"model folder ({args.variant}{', absolute positions' if args.absolute_positions else ''}): {path}")
+    return 0
+
+
+def cmd_halve_patches(args: argparse.Namespace) -> int:
+    from ..model.patch_surgery import halve_patch_size_folder
+
+    path = halve_patch_size_folder(args.transformer, args.out)  # a CheckpointError is a one-line exit 2
+    print(f"transformer with 1x1 patches (RoPE on the 2x2 grid): {path}")
     return 0
 
 

@@ -82,3 +82,15 @@ def test_folder_round_trip_and_refusals(tmp_path, pair):
         halve_patch_size(coarse.state_dict(), {**dict(coarse.config), "use_learned_positional_embeddings": True})
     with pytest.raises(ValueError, match="rope_patch_size"):
         tiny_transformer(rope_patch_size=3)
+
+
+def test_command_writes_the_folder_and_refuses_bad_input(tmp_path, pair, capsys):
+    from proteus_id.cli.main import main
+
+    coarse, _ = pair
+    coarse.save_pretrained(tmp_path / "coarse")
+    assert main(["toy", "halve-patches", "--transformer", str(tmp_path / "coarse"), "--out", str(tmp_path / "fine")]) == 0
+    assert ProteusIDTransformer3DModel.from_pretrained(tmp_path / "fine").config.patch_size == 1
+    assert main(["toy", "halve-patches", "--transformer", str(tmp_path / "fine"), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "2 x 2" in err[0]
