@@ -126,6 +126,8 @@ class ProteusIDTransformer3DModel(CogVideoXTransformer3DModel):
     ):
         if rope_patch_size is not None and (rope_patch_size < patch_size or rope_patch_size % patch_size):
             raise ValueError(f"rope_patch_size ({rope_patch_size}) must be a multiple of patch_size ({patch_size})")
+        if rope_patch_size not in (None, patch_size) and patch_size_t is not None:
+            raise ValueError("rope_patch_size applies to CogVideoX 1.0 positions only (patch_size_t unset)")
         if not (is_train_face and is_fuse_token and is_fuse_token_v2):
             raise ValueError(
                 "this config switches off MIF/TAII (is_train_face / is_fuse_token / is_fuse_token_v2 false): it is not a "

@@ -82,6 +82,8 @@ def test_folder_round_trip_and_refusals(tmp_path, pair):
         halve_patch_size(coarse.state_dict(), {**dict(coarse.config), "use_learned_positional_embeddings": True})
     with pytest.raises(ValueError, match="rope_patch_size"):
         tiny_transformer(rope_patch_size=3)
+    with pytest.raises(ValueError, match="patch_size_t"):
+        tiny_transformer(rope_patch_size=4, patch_size_t=2)
 
 
 def test_command_writes_the_folder_and_refuses_bad_input(tmp_path, pair, capsys):
