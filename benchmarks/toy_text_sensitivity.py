@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -189,8 +190,9 @@ def motion_probe(probe: Probe, model: str, numbers: list[int], timesteps: list[i
 
 
 def frame_probe(probe: Probe, model: str, numbers: list[int], timesteps: list[int]) -> None:
+    from proteus_id.training.loss import x0_prediction
+
     torch = probe.torch
-    alphas = probe.pipe.scheduler.alphas_cumprod
     temporal = probe.net.config.attention_head_dim // 4  # get_3d_rotary_pos_embed gives time the first quarter
     spread: dict[int, list[list[float]]] = {t: [] for t in timesteps}
     no_time: dict[int, list[float]] = {t: [] for t in timesteps}
@@ -206,8 +208,7 @@ def frame_probe(probe: Probe, model: str, numbers: list[int], timesteps: list[in
             probe.rotary = frozen
             no_time[t].append(relative_change(probe.predict(noisy, text, t), v))
             probe.rotary = (cos, sin)
-            a = alphas[t].float()
-            x0 = a.sqrt() * same - (1 - a).sqrt() * probe.predict(same, text, t)
+            x0 = x0_prediction(probe.pipe.scheduler, probe.predict(same, text, t), same, torch.tensor([t]))
             spread[t].append([float((x0[:, i] - x0[:, 1]).norm() / x0[:, 1].norm()) for i in range(2, x0.shape[1])])
     for t in timesteps:
         per_frame = np.mean(spread[t], axis=0)
@@ -243,13 +244,13 @@ def main() -> int:
     numbers = identity_numbers("judge_val", args.identities)
     if not (one_step or args.frame_probe):
         print(f"{'model':28s} {'edit':20s} " + " ".join(f"{'t=' + str(t):>7s}" for t in timesteps) + "   text change")
+    if args.motion_probe:
+        run = functools.partial(motion_probe, motion=args.motion_probe)
+    else:
+        run = walk_probe if args.walk_probe else frame_probe if args.frame_probe else edit_sensitivity
     for model in args.models:
         probe = Probe(model)
         with torch.no_grad():
-            if args.motion_probe:
-                motion_probe(probe, model, numbers, timesteps, args.motion_probe)
-                continue
-            run = walk_probe if args.walk_probe else frame_probe if args.frame_probe else edit_sensitivity
             run(probe, model, numbers, timesteps)
     return 0
 
