@@ -84,6 +84,8 @@ class LossConfig:
     # draw). Layout and motion are decided at the top of the noise range; see docs/training.md §4
     late_timestep_fraction: float = 0.0
     late_timestep_from: int = 800
+    # weight of the squared frame-to-frame change of the x0 error, added per element (0: the release's loss); loss.py
+    frame_difference_weight: float = 0.0
 
 
 @dataclass
@@ -167,6 +169,8 @@ class TrainConfig:
         for key, value in probabilities.items():
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"config key '{key}' is a probability in [0, 1], got {value}")
+        if self.loss.frame_difference_weight < 0:
+            raise ConfigError(f"config key 'loss.frame_difference_weight' must be >= 0, got {self.loss.frame_difference_weight}")
         if self.loss.late_timestep_from < 0:
             raise ConfigError(f"config key 'loss.late_timestep_from' must be >= 0, got {self.loss.late_timestep_from}")
         if len(self.optimizer.betas) != 2:

@@ -3,6 +3,7 @@
     x0_hat = scheduler.get_velocity(v_pred, x_t, t)          v-prediction turned into x0: sqrt(a) x_t - sqrt(1-a) v
     l      = (x0_hat - x0)^2 / (1 - alphas_cumprod[t])       per element, flattened per sample
              (weight_cap c, ours, off by default: min(1 / (1 - alphas_cumprod[t]), c))
+    (frame_difference_weight d, ours, off by default: l = l + d w_t ((e_f - e_f-1))^2, e = x0_hat - x0, zero at f = 0)
     l      = l + M * l                                        AML motion weight (M = 0 without AML)
     loss   = sum(l * F) / sum(F)   with probability p_face   face-mask averaging (F: face mask on the latent grid)
            = mean(l)               otherwise
@@ -13,6 +14,13 @@ Why a cap: the release's weight is SNR + 1, about 1,200 at t = 0 and 1 at t = 99
 low-noise steps (fine detail) dominate the gradient and the high-noise steps, where layout and motion are decided
 from the text, get little of it. Capping the weight (as min-SNR weighting does, but keeping the weight of the
 zero-SNR terminal step, which min(SNR, c) would set to 0) moves emphasis to those steps.
+
+Why a frame-difference term: an error that is the same in every latent frame (a wrong colour, a lost detail) and one
+that changes from frame to frame (a missed nod) cost the same per element, and in a small video the second is a few
+elements. Adding the squared change of the error between consecutive latent frames up-weights what moves: a
+prediction with the right motion and a constant offset pays nothing extra, a still prediction of a moving target pays
+for every frame-to-frame change it misses. It is a fixed positive quadratic form, so the optimum (the conditional mean)
+does not move; only where the gradient goes does.
 """
 
 from __future__ import annotations
@@ -40,14 +48,20 @@ def per_element_loss(
     timesteps: torch.Tensor,
     motion_weight: torch.Tensor | None = None,
     weight_cap: float | None = None,
+    frame_difference_weight: float = 0.0,
 ) -> torch.Tensor:
     """(B, N) weighted squared x0 error with the AML term; motion_weight (B, N) or None for plain loss;
-    weight_cap None for the release's weighting."""
+    weight_cap None and frame_difference_weight 0 for the release's loss. Latents are (B, F, C, h, w)."""
     prediction = x0_prediction(scheduler, model_output, noisy_latents, timesteps)
     weights = snr_weight(scheduler, timesteps, weight_cap)
     while weights.ndim < prediction.ndim:
         weights = weights.unsqueeze(-1)
-    loss = (weights * (prediction - target) ** 2).reshape(target.shape[0], -1)
+    error = prediction - target
+    squared = error**2
+    if frame_difference_weight:
+        change = error[:, 1:] - error[:, :-1]
+        squared = squared + frame_difference_weight * torch.cat([torch.zeros_like(error[:, :1]), change**2], dim=1)
+    loss = (weights * squared).reshape(target.shape[0], -1)
     if motion_weight is not None:
         loss = loss + motion_weight.to(loss.device) * loss
     return loss

@@ -258,7 +258,8 @@ class ProteusIDSpec:
         p_t = self.transformer_config.get("patch_size_t")
         motion = expand_over_channels(batch["motion_weight"].float(), channels, p_t) if self.config.loss.motion_weight else None
         per_element = per_element_loss(self.scheduler, prediction.float(), noisy, x0, timesteps, motion,
-                                       weight_cap=self.config.loss.weight_cap)
+                                       weight_cap=self.config.loss.weight_cap,
+                                       frame_difference_weight=self.config.loss.frame_difference_weight)
         face_branch = bool(_uniform(rng, 1).item() < self.config.loss.face_mask_probability)
         face = expand_over_channels(batch["face_weight"].float(), channels, p_t) if face_branch else None
         return reduce_loss(per_element, face), {"face_branch": face_branch}

@@ -100,3 +100,33 @@ def test_weight_cap_clips_only_the_low_noise_weights():
     v = torch.randn(4, 3, 2, 2)
     ratio = per_element_loss(scheduler, v, noisy, x0, t, weight_cap=5.0) / per_element_loss(scheduler, v, noisy, x0, t)
     torch.testing.assert_close(ratio, (capped / release).float().unsqueeze(1).expand_as(ratio).to(ratio.dtype))
+
+
+def test_frame_difference_term_charges_only_errors_that_change_between_frames():
+    """frame_difference_weight d adds d * w_t * (e_f - e_{f-1})^2 per element (0 at the first latent frame): an error
+    that is the same in every frame costs nothing extra, a still prediction of a moving target pays for each change."""
+    from diffusers import CogVideoXDPMScheduler
+
+    from proteus_id.training.loss import snr_weight
+
+    scheduler = CogVideoXDPMScheduler(rescale_betas_zero_snr=True, prediction_type="v_prediction")
+    t = torch.tensor([300, 700])
+    a = scheduler.alphas_cumprod[t].float().view(2, 1, 1, 1, 1)
+    x0, noisy = torch.randn(2, 3, 2, 2, 2), torch.randn(2, 3, 2, 2, 2)
+
+    def velocity_for(x0_hat):  # invert x0_hat = sqrt(a) x_t - sqrt(1 - a) v
+        return (a.sqrt() * noisy - x0_hat) / (1 - a).sqrt()
+
+    offset = x0 + torch.randn(2, 1, 2, 2, 2)  # the same error in every frame
+    plain = per_element_loss(scheduler, velocity_for(offset), noisy, x0, t)
+    torch.testing.assert_close(per_element_loss(scheduler, velocity_for(offset), noisy, x0, t, frame_difference_weight=2.0),
+                               plain, atol=1e-4, rtol=1e-4)
+
+    still = x0[:, :1].expand_as(x0)  # a frozen first frame of a clip that moves
+    error = still - x0
+    w = snr_weight(scheduler, t).float().view(2, 1, 1, 1, 1)
+    change = torch.cat([torch.zeros_like(error[:, :1]), error[:, 1:] - error[:, :-1]], dim=1)
+    expected = (w * (error**2 + 0.5 * change**2)).reshape(2, -1)
+    got = per_element_loss(scheduler, velocity_for(still), noisy, x0, t, frame_difference_weight=0.5)
+    torch.testing.assert_close(got.float(), expected, atol=1e-3, rtol=1e-4)
+    assert (got.float() > per_element_loss(scheduler, velocity_for(still), noisy, x0, t).float() + 1e-6)[:, 8:].any()

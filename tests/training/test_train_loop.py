@@ -269,6 +269,8 @@ def test_more_config_errors_name_the_key(tmp_path, training_data):
     path = write_config(tmp_path / "g.yaml", **good)
     with pytest.raises(ConfigError, match="cannot set 'max_steps.x': config key 'max_steps' is not a section"):
         load_config(path, {"max_steps.x": 1})
+    with pytest.raises(ConfigError, match="'loss.frame_difference_weight' must be >= 0, got -1"):
+        load_config(write_config(tmp_path / "f.yaml", **good, loss={"frame_difference_weight": -1.0}))
     path.write_text(path.read_text() + "ema:\n")  # an empty section in the YAML
     assert load_config(path, {"ema.enabled": True}).ema.enabled
 
