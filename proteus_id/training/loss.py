@@ -3,7 +3,7 @@
     x0_hat = scheduler.get_velocity(v_pred, x_t, t)          v-prediction turned into x0: sqrt(a) x_t - sqrt(1-a) v
     l      = (x0_hat - x0)^2 / (1 - alphas_cumprod[t])       per element, flattened per sample
              (weight_cap c, ours, off by default: min(1 / (1 - alphas_cumprod[t]), c))
-    (frame_difference_weight d, ours, off by default: l = l + d w_t ((e_f - e_f-1))^2, e = x0_hat - x0, zero at f = 0)
+    (frame_difference_weight d, ours, off by default: l = l + d w_t (e_f - e_{f-1})^2, e = x0_hat - x0, zero at f = 0)
     l      = l + M * l                                        AML motion weight (M = 0 without AML)
     loss   = sum(l * F) / sum(F)   with probability p_face   face-mask averaging (F: face mask on the latent grid)
            = mean(l)               otherwise
