@@ -169,10 +169,9 @@ class TrainConfig:
         for key, value in probabilities.items():
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"config key '{key}' is a probability in [0, 1], got {value}")
-        if self.loss.frame_difference_weight < 0:
-            raise ConfigError(f"config key 'loss.frame_difference_weight' must be >= 0, got {self.loss.frame_difference_weight}")
-        if self.loss.late_timestep_from < 0:
-            raise ConfigError(f"config key 'loss.late_timestep_from' must be >= 0, got {self.loss.late_timestep_from}")
+        for key in ("frame_difference_weight", "late_timestep_from"):
+            if getattr(self.loss, key) < 0:
+                raise ConfigError(f"config key 'loss.{key}' must be >= 0, got {getattr(self.loss, key)}")
         if len(self.optimizer.betas) != 2:
             raise ConfigError(f"config key 'optimizer.betas' needs two values, got {self.optimizer.betas}")
 
