@@ -72,6 +72,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--transformer", required=True, help="trained transformer folder (config.json + safetensors)")
     p.add_argument("--out", required=True, help="output transformer folder")
 
+    p = sub.add_parser("add-blocks", parents=[common],
+                       help="a trained transformer with more blocks, zero-gated so it starts as the same function")
+    p.add_argument("--transformer", required=True, help="trained transformer folder (config.json + safetensors)")
+    p.add_argument("--out", required=True, help="output transformer folder")
+    p.add_argument("--new-layers", type=int, default=4, help="blocks to add, a multiple of cross_attn_interval")
+
     p = sub.add_parser("configs", parents=[common], help="write the recipe's precompute/train configs under --root")
     p.add_argument("--root", required=True, help="run root (models/, data/, runs/ live under it)")
     p.add_argument("--max-steps", type=int, default=4000)

@@ -25,6 +25,7 @@ def run_toy_command(args: argparse.Namespace) -> int:
         "train-judges": cmd_train_judges,
         "build-model": cmd_build_model,
         "halve-patches": cmd_halve_patches,
+        "add-blocks": cmd_add_blocks,
         "configs": cmd_configs,
         "ship": cmd_ship,
         "suite": cmd_suite,
@@ -109,6 +110,14 @@ def cmd_halve_patches(args: argparse.Namespace) -> int:
 
     path = halve_patch_size_folder(args.transformer, args.out)  # a CheckpointError is a one-line exit 2
     print(f"transformer with 1x1 patches (RoPE on the 2x2 grid): {path}")
+    return 0
+
+
+def cmd_add_blocks(args: argparse.Namespace) -> int:
+    from ..model.depth_surgery import deepen_folder
+
+    path = deepen_folder(args.transformer, args.out, args.new_layers)  # a CheckpointError is a one-line exit 2
+    print(f"transformer with {args.new_layers} more blocks (zero-gated): {path}")
     return 0
 
 
