@@ -13,7 +13,8 @@ A model that follows a kind of edit changes its prediction for it; one that has 
 with its own caption and with the caption turned to walk right; prints the face's horizontal drift (last minus
 first frame, the world's locator) of both predictions.
 --motion-probe MOTION: the same with a true MOTION clip (fast) and the captions MOTION and "still"; prints the world's
-motion judge's probability of MOTION on each decoded prediction (for motions inside the face: turns, nods, smiles).
+motion judge's probability of MOTION on each decoded prediction (for motions inside the face: turns, nods, smiles),
+and on the clip's VAE round trip (the ceiling of any prediction).
 --frame-probe: can the model tell its latent frames apart? The same noise in all five latent frames (the walk-left
 base prompt): how much the x0 prediction of frames 2, 3, 4 differs from frame 1's, and how much the prediction
 changes when the temporal part of the rotary tables is removed (every frame at time 0).
@@ -114,6 +115,14 @@ def edit_sensitivity(probe: Probe, model: str, numbers: list[int], timesteps: li
               + f"   {np.mean(text_changes[name]):.3f}")
 
 
+def vae_round_trip(probe: Probe, frames: np.ndarray) -> np.ndarray:
+    """The clip encoded (latent mean) and decoded by the model's VAE: the best any transformer could return."""
+    torch, vae = probe.torch, probe.pipe.vae
+    pixels = torch.from_numpy(frames).permute(3, 0, 1, 2)[None].float() / 127.5 - 1
+    decoded = vae.decode(vae.encode(pixels).latent_dist.mean).sample[0].permute(1, 2, 3, 0)
+    return ((decoded.clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
+
+
 def one_step_predictions(probe: Probe, frames: np.ndarray, captions: dict[str, str], timesteps: list[int], k: int):
     """The true clip `frames` noised to each timestep (noise seed k), and the one-step x0 prediction under each
     caption, decoded: yields (t, caption key, uint8 frames)."""
@@ -183,6 +192,7 @@ def motion_probe(probe: Probe, model: str, numbers: list[int], timesteps: list[i
     probs: dict[str, list[float]] = {}
     for k, frames, captions in probe_clips(probe, numbers, motion, "still", speed="fast"):
         probs.setdefault("true clip", []).append(judges.motion(frames)["motion_probs"][motion])
+        probs.setdefault("VAE round trip", []).append(judges.motion(vae_round_trip(probe, frames))["motion_probs"][motion])
         for t, key, decoded in one_step_predictions(probe, frames, captions, timesteps, k):
             probs.setdefault(f"t={t}, caption {key}", []).append(judges.motion(decoded)["motion_probs"][motion])
     for key, values in probs.items():
