@@ -250,4 +250,9 @@ def load_transformer(folder: ModelFolder, torch_dtype: torch.dtype | None, use_e
     if use_ema and "transformer_ema" not in folder.found:
         raise ModelFolderError(f"{folder.root} has no transformer_ema/ folder (asked for EMA weights)")
     sub = folder.found["transformer_ema" if use_ema else "transformer"]
-    return ProteusIDTransformer3DModel.from_pretrained(sub, torch_dtype=torch_dtype)
+    model = ProteusIDTransformer3DModel.from_pretrained(sub, torch_dtype=torch_dtype)
+    if torch_dtype is None and model.dtype == torch.float16:
+        # fp16 here is a storage format (the shipped toy model halves its size with it), not a compute dtype: CPU
+        # kernels in fp16 are slow and lose precision, so with no dtype asked for it computes in fp32 like the VAE.
+        model.to(torch.float32)
+    return model

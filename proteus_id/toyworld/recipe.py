@@ -142,7 +142,8 @@ def cmd_ship(args: argparse.Namespace) -> int:
         interval = check_guidance_interval(args.guidance_interval)
         defaults = {k: v for k, v in (("steps", args.steps), ("guidance", args.guidance), ("guidance_interval", interval))
                     if v is not None}
-        path = ship.ship_model(args.model, args.transformer, args.card, generation_defaults=defaults or None)
+        path = ship.ship_model(args.model, args.transformer, args.card, generation_defaults=defaults or None,
+                               half=args.half)
         print(f"model: {path} ({ship.folder_megabytes(path):.1f} MB)")
     if args.faces:
         print(f"example faces: {ship.write_example_faces(world_seed=_world_seed(args))}")

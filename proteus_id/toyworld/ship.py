@@ -13,6 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
+from ..atomic import atomic_path
 from ..defaults import DEFAULT_MODEL_DIR
 from ..errors import UserError
 from .traits import DEFAULT_WORLD_SEED
@@ -50,10 +51,11 @@ def _replace_dir(staged: Path, final: Path) -> None:
 
 
 def ship_model(model_dir: str | Path, transformer_dir: str | Path, card: str | Path | None = None,
-               out: Path = DEFAULT_MODEL_DIR, generation_defaults: dict | None = None) -> Path:
+               out: Path = DEFAULT_MODEL_DIR, generation_defaults: dict | None = None, half: bool = False) -> Path:
     """Copy a trained model folder (its transformer replaced by `transformer_dir`, e.g. the EMA export) to `out`.
     `generation_defaults` ({"steps", "guidance", "guidance_interval", "fps"}) go into model_index.json: `generate` and `demo` use them
-    when the user gives none."""
+    when the user gives none. `half` stores the transformer's float32 tensors in float16 (half the bytes; the loader
+    computes in float32 again when no dtype is asked for)."""
     model_dir, transformer_dir = Path(model_dir), Path(transformer_dir)
     if not (transformer_dir / "config.json").is_file():
         raise UserError(f"{transformer_dir} is not a transformer folder (no config.json)")
@@ -61,9 +63,22 @@ def ship_model(model_dir: str | Path, transformer_dir: str | Path, card: str | P
     if staged.exists():
         shutil.rmtree(staged)
     staged.mkdir(parents=True)
+    try:
+        _stage_model(staged, model_dir, transformer_dir, card, out, generation_defaults, half)
+    except BaseException:
+        shutil.rmtree(staged)  # nothing half-staged is left beside the package's model
+        raise
+    _replace_dir(staged, out)
+    return out
+
+
+def _stage_model(staged: Path, model_dir: Path, transformer_dir: Path, card: str | Path | None, out: Path,
+                 generation_defaults: dict | None, half: bool) -> None:
     for name in ("tokenizer", "text_encoder", "vae", "scheduler", "face_encoder"):
         shutil.copytree(model_dir / name, staged / name)
     shutil.copytree(transformer_dir, staged / "transformer")
+    if half:
+        _store_half(staged / "transformer" / "diffusion_pytorch_model.safetensors")
     index = json.loads((model_dir / "model_index.json").read_text())
     if generation_defaults:
         index["generation_defaults"] = dict(generation_defaults)
@@ -74,10 +89,18 @@ def ship_model(model_dir: str | Path, transformer_dir: str | Path, card: str | P
         shutil.copy2(out / "README.md", staged / "README.md")
     size = folder_megabytes(staged)
     if size > MAX_MODEL_MB:
-        shutil.rmtree(staged)
         raise UserError(f"the model folder would be {size:.1f} MB, more than the {MAX_MODEL_MB:.0f} MB budget")
-    _replace_dir(staged, out)
-    return out
+
+
+def _store_half(path: Path) -> None:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    if not path.is_file():
+        raise UserError(f"{path.parent} has no single diffusion_pytorch_model.safetensors to store in float16")
+    tensors = {k: v.half() if v.dtype == torch.float32 else v for k, v in load_file(str(path)).items()}
+    with atomic_path(path) as tmp:  # replaces the file (or a symlink to it) instead of writing through it
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
 
 
 def write_example_faces(out: Path = FACES_DIR, world_seed: int = DEFAULT_WORLD_SEED) -> Path:

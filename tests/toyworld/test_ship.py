@@ -1,0 +1,48 @@
+"""Shipping a model folder with its transformer stored in float16: half the bytes, the source untouched, and the
+loader computes in float32 again unless a dtype is asked for."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from proteus_id.errors import UserError
+from proteus_id.pipeline.folder import inspect_model_folder, load_transformer
+from proteus_id.testing import make_tiny_model_folder
+from proteus_id.toyworld.ship import folder_megabytes, ship_model
+
+WEIGHTS = "diffusion_pytorch_model.safetensors"
+
+
+def test_half_storage_loads_back_in_float32(tmp_path):
+    model = make_tiny_model_folder(tmp_path / "model")
+    (model / "face_encoder").mkdir()
+    # a run's exported transformer reached through a symlink, as the recipe's assembled folders hold it
+    os.symlink(model / "transformer", tmp_path / "linked")
+    original = load_file(str(model / "transformer" / WEIGHTS))
+
+    full = ship_model(model, tmp_path / "linked", out=tmp_path / "full")
+    half = ship_model(model, tmp_path / "linked", out=tmp_path / "half", half=True)
+
+    stored = load_file(str(half / "transformer" / WEIGHTS))
+    assert {v.dtype for v in stored.values()} == {torch.float16}
+    assert folder_megabytes(half / "transformer") < 0.6 * folder_megabytes(full / "transformer")
+    assert all(torch.equal(v, original[k]) for k, v in load_file(str(model / "transformer" / WEIGHTS)).items())
+
+    loaded = load_transformer(inspect_model_folder(half), None)
+    assert loaded.dtype == torch.float32
+    name = "transformer_blocks.0.attn1.to_q.weight"
+    torch.testing.assert_close(loaded.state_dict()[name], original[name].half().float(), rtol=0, atol=0)
+    assert load_transformer(inspect_model_folder(half), torch.float16).dtype == torch.float16  # asked for: kept
+
+
+def test_half_storage_needs_a_single_weights_file(tmp_path):
+    model = make_tiny_model_folder(tmp_path / "model")
+    (model / "face_encoder").mkdir()
+    (model / "transformer" / WEIGHTS).rename(model / "transformer" / "weights.bin")
+    with pytest.raises(UserError, match="float16"):
+        ship_model(model, model / "transformer", out=tmp_path / "half", half=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no staged copy left behind
