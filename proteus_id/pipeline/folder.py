@@ -250,9 +250,20 @@ def load_transformer(folder: ModelFolder, torch_dtype: torch.dtype | None, use_e
     if use_ema and "transformer_ema" not in folder.found:
         raise ModelFolderError(f"{folder.root} has no transformer_ema/ folder (asked for EMA weights)")
     sub = folder.found["transformer_ema" if use_ema else "transformer"]
-    model = ProteusIDTransformer3DModel.from_pretrained(sub, torch_dtype=torch_dtype)
-    if torch_dtype is None and model.dtype == torch.float16:
+    if torch_dtype is None and _stored_dtype(sub) == "F16":
         # fp16 here is a storage format (the shipped toy model halves its size with it), not a compute dtype: CPU
         # kernels in fp16 are slow and lose precision, so with no dtype asked for it computes in fp32 like the VAE.
-        model.to(torch.float32)
-    return model
+        torch_dtype = torch.float32
+    return ProteusIDTransformer3DModel.from_pretrained(sub, torch_dtype=torch_dtype)
+
+
+def _stored_dtype(sub: Path) -> str | None:
+    """The safetensors dtype ("F32", "F16", ...) of a single-file folder's first tensor (from the header), else None."""
+    from safetensors import safe_open
+
+    path = Path(sub) / "diffusion_pytorch_model.safetensors"
+    if not path.is_file():
+        return None
+    with safe_open(str(path), "pt") as handle:
+        keys = list(handle.keys())
+        return handle.get_slice(keys[0]).get_dtype() if keys else None
