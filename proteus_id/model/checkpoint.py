@@ -17,6 +17,7 @@ __all__ = [
     "CheckpointError",
     "read_config",
     "read_state_dict",
+    "write_transformer_folder",
     "check_state_dict",
     "load_model_strict",
     "build_on_meta",
@@ -86,6 +87,20 @@ def read_state_dict(folder: str | os.PathLike, dtype: torch.dtype | None = None)
         for key, value in part.items():
             state[key] = value.to(dtype) if dtype is not None and value.is_floating_point() else value
     return state
+
+
+def write_transformer_folder(out_dir: str | os.PathLike, state_dict: dict[str, torch.Tensor], config: dict) -> Path:
+    """Write a diffusers-style folder (diffusion_pytorch_model.safetensors + config.json), each file atomically."""
+    from safetensors.torch import save_file
+
+    from ..atomic import atomic_path, write_json_atomic
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / SAFETENSORS_NAMES[0]) as tmp:
+        save_file(state_dict, str(tmp))
+    write_json_atomic(out / "config.json", config, indent=2, sort_keys=True)
+    return out
 
 
 def check_state_dict(model: torch.nn.Module, state: dict[str, torch.Tensor], where: str = "checkpoint") -> None:

@@ -22,8 +22,7 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_path, write_json_atomic
-from .checkpoint import CheckpointError, read_config, read_state_dict
+from .checkpoint import CheckpointError, read_config, read_state_dict, write_transformer_folder
 
 __all__ = ["deepen", "deepen_folder", "new_group_positions"]
 
@@ -77,12 +76,5 @@ def deepen(state_dict: dict[str, torch.Tensor], config: dict, new_layers: int) -
 
 def deepen_folder(transformer_dir: str | Path, out_dir: str | Path, new_layers: int) -> Path:
     """Read a transformer folder (config.json + safetensors), write its deepened version to `out_dir`."""
-    from safetensors.torch import save_file
-
     state_dict, config = deepen(read_state_dict(transformer_dir), read_config(transformer_dir), new_layers)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "diffusion_pytorch_model.safetensors") as tmp:
-        save_file(state_dict, str(tmp))
-    write_json_atomic(out / "config.json", config, indent=2, sort_keys=True)
-    return out
+    return write_transformer_folder(out_dir, state_dict, config)

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_path, write_json_atomic
-from .checkpoint import CheckpointError, read_config, read_state_dict
+from .checkpoint import CheckpointError, read_config, read_state_dict, write_transformer_folder
 
 __all__ = ["halve_patch_size", "halve_patch_size_folder"]
 
@@ -48,13 +47,6 @@ def halve_patch_size(state_dict: dict[str, torch.Tensor], config: dict) -> tuple
 
 def halve_patch_size_folder(transformer_dir: str | Path, out_dir: str | Path) -> Path:
     """Read a transformer folder (config.json + safetensors), write its halved-patch version to `out_dir`."""
-    from safetensors.torch import save_file
-
     config = read_config(transformer_dir)
     state_dict, config = halve_patch_size(read_state_dict(transformer_dir), config)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "diffusion_pytorch_model.safetensors") as tmp:
-        save_file(state_dict, str(tmp))
-    write_json_atomic(out / "config.json", config, indent=2, sort_keys=True)
-    return out
+    return write_transformer_folder(out_dir, state_dict, config)

@@ -13,7 +13,6 @@ import os
 import shutil
 from pathlib import Path
 
-from ..atomic import atomic_path
 from ..defaults import DEFAULT_MODEL_DIR
 from ..errors import UserError
 from .traits import DEFAULT_WORLD_SEED
@@ -99,8 +98,8 @@ def _store_half(path: Path) -> None:
     if not path.is_file():
         raise UserError(f"{path.parent} has no single diffusion_pytorch_model.safetensors to store in float16")
     tensors = {k: v.half() if v.dtype == torch.float32 else v for k, v in load_file(str(path)).items()}
-    with atomic_path(path) as tmp:  # replaces the file (or a symlink to it) instead of writing through it
-        save_file(tensors, str(tmp), metadata={"format": "pt"})
+    # in place: `path` is in the staged folder, a real copy (copytree follows links), never the training run's export
+    save_file(tensors, str(path), metadata={"format": "pt"})
 
 
 def write_example_faces(out: Path = FACES_DIR, world_seed: int = DEFAULT_WORLD_SEED) -> Path:
