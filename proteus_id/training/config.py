@@ -86,6 +86,10 @@ class LossConfig:
     late_timestep_from: int = 800
     # weight of the squared frame-to-frame change of the x0 error, added per element (0: the release's loss); loss.py
     frame_difference_weight: float = 0.0
+    # weight of each clip's frame-difference error divided by its own motion energy (0: off); loss.py. The floor is in
+    # the same unit (mean squared latent change per element) and keeps still clips finite
+    relative_motion_weight: float = 0.0
+    relative_motion_floor: float = 5.0e-4
 
 
 @dataclass
@@ -169,9 +173,11 @@ class TrainConfig:
         for key, value in probabilities.items():
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"config key '{key}' is a probability in [0, 1], got {value}")
-        for key in ("frame_difference_weight", "late_timestep_from"):
+        for key in ("frame_difference_weight", "late_timestep_from", "relative_motion_weight"):
             if getattr(self.loss, key) < 0:
                 raise ConfigError(f"config key 'loss.{key}' must be >= 0, got {getattr(self.loss, key)}")
+        if self.loss.relative_motion_floor <= 0:
+            raise ConfigError(f"config key 'loss.relative_motion_floor' must be > 0, got {self.loss.relative_motion_floor}")
         if len(self.optimizer.betas) != 2:
             raise ConfigError(f"config key 'optimizer.betas' needs two values, got {self.optimizer.betas}")
 

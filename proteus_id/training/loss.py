@@ -7,6 +7,7 @@
     l      = l + M * l                                        AML motion weight (M = 0 without AML)
     loss   = sum(l * F) / sum(F)   with probability p_face   face-mask averaging (F: face mask on the latent grid)
            = mean(l)               otherwise
+    (relative_motion_weight r, ours, off by default: loss = loss + r mean_b R_b, see relative_motion_error)
 
 alphas_cumprod is float64 in diffusers' CogVideoX DPM scheduler, so the weighted loss is float64 as in the release.
 
@@ -21,6 +22,15 @@ elements. Adding the squared change of the error between consecutive latent fram
 prediction with the right motion and a constant offset pays nothing extra, a still prediction of a moving target pays
 for every frame-to-frame change it misses. It is a fixed positive quadratic form, so the optimum (the conditional mean)
 does not move; only where the gradient goes does.
+
+Why a relative motion term: the frame-difference term still charges a missed motion by its size, and on the toy
+world a walk changes the latent 25-100 times more than a nod or a head turn, so the gradient it adds goes to the
+walks. Dividing each clip's frame-difference error by the clip's own motion energy (the mean squared frame-to-frame
+change of its latent mean, plus a floor so still clips do not divide by zero) makes a missed nod cost what a missed
+walk costs: a still prediction of any moving clip pays about r. The per-clip divisor depends only on the target, so
+the term is again a positive quadratic form in the prediction; its optimum is the motion-energy-weighted conditional
+mean (within one prompt, slow clips weigh a little more than fast ones). It carries no SNR weight: it is a ratio
+already, and the place it is meant for is the middle and top of the noise range, where the prompt decides motion.
 """
 
 from __future__ import annotations
@@ -65,6 +75,15 @@ def per_element_loss(
     if motion_weight is not None:
         loss = loss + motion_weight.to(loss.device) * loss
     return loss
+
+
+def relative_motion_error(x0_hat: torch.Tensor, x0: torch.Tensor, clean_mean: torch.Tensor, floor: float) -> torch.Tensor:
+    """(B,) mean((e_f - e_{f-1})^2) / (mean((m_f - m_{f-1})^2) + floor) per sample, e = x0_hat - x0, m the clip's
+    latent mean (the motion it really has, without the latent sampling noise); latents are (B, F, C, h, w)."""
+    error = x0_hat - x0
+    missed = (error[:, 1:] - error[:, :-1]).pow(2).flatten(1).mean(dim=1)
+    energy = (clean_mean[:, 1:] - clean_mean[:, :-1]).pow(2).flatten(1).mean(dim=1)
+    return missed / (energy.to(missed.dtype) + floor)
 
 
 def reduce_loss(loss: torch.Tensor, face_weight: torch.Tensor | None) -> torch.Tensor:

@@ -22,7 +22,7 @@ import torch
 
 from ..errors import UserError
 from .config import ConfigError, TrainConfig
-from .loss import per_element_loss, reduce_loss
+from .loss import per_element_loss, reduce_loss, relative_motion_error, x0_prediction
 from .motion_weight import expand_over_channels
 
 logger = logging.getLogger("proteus_id")
@@ -144,6 +144,9 @@ class ProteusIDSpec:
         if "latents_std" in batch:
             eps = torch.randn(mean.shape, generator=rng)
             latents = mean + batch["latents_std"].float() * eps.to(mean.device)
+        return self._pad_frames(latents)
+
+    def _pad_frames(self, latents: torch.Tensor) -> torch.Tensor:
         p_t = self.transformer_config.get("patch_size_t")
         if p_t and latents.shape[1] % p_t:  # CogVideoX 1.5: the first frame repeated in front, as the release
             latents = torch.cat([latents[:, :1].repeat(1, latents.shape[1] % p_t, 1, 1, 1), latents], dim=1)
@@ -262,7 +265,14 @@ class ProteusIDSpec:
                                        frame_difference_weight=self.config.loss.frame_difference_weight)
         face_branch = bool(_uniform(rng, 1).item() < self.config.loss.face_mask_probability)
         face = expand_over_channels(batch["face_weight"].float(), channels, p_t) if face_branch else None
-        return reduce_loss(per_element, face), {"face_branch": face_branch}
+        loss, info = reduce_loss(per_element, face), {"face_branch": face_branch}
+        if self.config.loss.relative_motion_weight:
+            x0_hat = x0_prediction(self.scheduler, prediction.float(), noisy, timesteps)
+            clean = self._pad_frames(batch["latents_mean"].float().to(x0.device))
+            relative = relative_motion_error(x0_hat, x0, clean, self.config.loss.relative_motion_floor).mean()
+            loss = loss + self.config.loss.relative_motion_weight * relative
+            info["relative_motion"] = float(relative)
+        return loss, info
 
     def training_loss(self, model, batch: dict, rng: torch.Generator, model_config) -> tuple[torch.Tensor, dict]:
         """One step's loss, top to bottom; the draw order is fixed (timesteps, noise, latents, conditions, branch)."""

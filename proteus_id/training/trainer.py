@@ -185,7 +185,7 @@ def train(config: TrainConfig, stop_at_step: int | None = None, resume: bool = T
             bar.update(1)
             if accelerator.is_main_process and state.step % config.logging.every_steps == 0:
                 record = {"step": state.step, "loss": mean_loss, "lr": lr_scheduler.get_last_lr()[0],
-                          "face_branch": info["face_branch"], "epoch": state.epoch}
+                          "epoch": state.epoch, **info}  # info: this process's last micro-batch (face branch, terms)
                 if grad_norm is not None:
                     record["grad_norm"] = float(grad_norm)
                 with log_path.open("a") as f:

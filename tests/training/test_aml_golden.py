@@ -130,3 +130,36 @@ def test_frame_difference_term_charges_only_errors_that_change_between_frames():
     got = per_element_loss(scheduler, velocity_for(still), noisy, x0, t, frame_difference_weight=0.5)
     torch.testing.assert_close(got.float(), expected, atol=1e-3, rtol=1e-4)
     assert (got.float() > per_element_loss(scheduler, velocity_for(still), noisy, x0, t).float() + 1e-6)[:, 8:].any()
+
+
+def test_relative_motion_error_charges_a_missed_motion_the_same_whatever_its_size():
+    """R = mean((e_f - e_{f-1})^2) / (mean((m_f - m_{f-1})^2) + floor): a still prediction of a moving clip costs about
+    1 for a walk-sized and a nod-sized motion alike, a constant error costs 0, a still clip pays its predicted motion
+    over the floor."""
+    from proteus_id.training.loss import relative_motion_error
+
+    torch.manual_seed(0)
+    base = torch.randn(1, 1, 4, 3, 3).expand(2, 5, 4, 3, 3).clone()
+    drift = torch.randn(1, 5, 4, 3, 3).cumsum(dim=1)
+    x0 = base + torch.cat([drift, 0.01 * drift])  # clip 0 moves 100x more than clip 1 (energy 10^4 x)
+    still = x0[:, :1].expand_as(x0)
+    missed = relative_motion_error(still, x0, x0, floor=1e-9)
+    torch.testing.assert_close(missed, torch.ones(2), atol=1e-4, rtol=0)
+    # the frame-difference error it replaces differs by the motion's energy
+    absolute = (still - x0).diff(dim=1).pow(2).flatten(1).mean(dim=1)
+    assert absolute[0] > 5e3 * absolute[1]
+    offset = x0 + torch.randn(2, 1, 4, 3, 3)
+    torch.testing.assert_close(relative_motion_error(offset, x0, x0, floor=1e-9), torch.zeros(2), atol=1e-5, rtol=0)
+    half = x0[:, :1] + 0.5 * (x0 - x0[:, :1])  # half the motion: a quarter of the energy missed
+    torch.testing.assert_close(relative_motion_error(half, x0, x0, floor=1e-9), torch.full((2,), 0.25), atol=1e-4, rtol=0)
+    # a still clip (no motion in its mean): the predicted motion's energy over the floor
+    frozen = base[:1]
+    wobble = frozen + 0.1 * torch.randn(1, 5, 4, 3, 3)
+    expected = wobble.diff(dim=1).pow(2).mean() / 0.01
+    torch.testing.assert_close(relative_motion_error(wobble, frozen, frozen, floor=0.01), expected.reshape(1))
+    # the divisor is the clean mean's motion, not the sampled target's: a still clip's latent sampling noise is an
+    # error the model cannot remove, and it must not count as motion in the divisor (it would give 2 / 3 here)
+    sampled = frozen + 0.01 * torch.randn(1, 5, 4, 3, 3)
+    noise_change = (frozen - sampled).diff(dim=1).pow(2).mean()
+    got = relative_motion_error(frozen, sampled, frozen, floor=noise_change.item() / 2)
+    torch.testing.assert_close(got, torch.full((1,), 2.0))

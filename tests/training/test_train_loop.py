@@ -237,6 +237,31 @@ def test_late_timestep_fraction(training_data):
         ProteusIDSpec(config, torch.device("cpu"))
 
 
+def test_relative_motion_term_is_added_to_the_step_loss(training_data):
+    """loss.relative_motion_weight r adds r * R (relative_motion_error, tested in test_aml_golden.py) to the step's
+    loss and reports R; the draws are unchanged, so the rest of the loss is the same number."""
+    from proteus_id.model.transformer import ProteusIDTransformer3DModel
+    from proteus_id.training.cache import FeatureCache
+    from proteus_id.training.config import TrainConfig
+    from proteus_id.training.data import CacheDataset, Collate
+    from proteus_id.training.spec import ProteusIDSpec
+
+    model_dir, _, cache_dir = training_data
+    model = ProteusIDTransformer3DModel.from_pretrained(model_dir / "transformer").eval()
+    cache = FeatureCache(cache_dir)
+    batch = Collate(cache.settings["max_text_length"], cache.null_text())([CacheDataset(cache)[i] for i in range(2)])
+    config = TrainConfig(model=str(model_dir), output_dir="unused")
+    losses = {}
+    for weight in (0.0, 0.5):
+        config.loss.relative_motion_weight = weight
+        spec = ProteusIDSpec(config, torch.device("cpu"))
+        with torch.no_grad():
+            losses[weight] = spec.training_loss(model, batch, torch.Generator().manual_seed(5), model.config)
+    (plain, plain_info), (with_term, info) = losses[0.0], losses[0.5]
+    assert "relative_motion" not in plain_info and info["relative_motion"] > 0
+    torch.testing.assert_close(with_term.double(), plain.double() + 0.5 * info["relative_motion"], atol=1e-5, rtol=1e-5)
+
+
 def test_export_has_the_released_layout(golden, tmp_path):
     """A transformer loaded from the release's folder and exported by the trainer has the release's file names,
     config keys and tensor names, so the release's loader finds everything it expects."""
@@ -271,6 +296,8 @@ def test_more_config_errors_name_the_key(tmp_path, training_data):
         load_config(path, {"max_steps.x": 1})
     with pytest.raises(ConfigError, match="'loss.frame_difference_weight' must be >= 0, got -1"):
         load_config(write_config(tmp_path / "f.yaml", **good, loss={"frame_difference_weight": -1.0}))
+    with pytest.raises(ConfigError, match="'loss.relative_motion_floor' must be > 0, got 0"):
+        load_config(write_config(tmp_path / "r.yaml", **good, loss={"relative_motion_weight": 0.2, "relative_motion_floor": 0}))
     path.write_text(path.read_text() + "ema:\n")  # an empty section in the YAML
     assert load_config(path, {"ema.enabled": True}).ema.enabled
 
