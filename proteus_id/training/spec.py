@@ -271,7 +271,7 @@ class ProteusIDSpec:
             clean = self._pad_frames(batch["latents_mean"].float().to(x0.device))
             relative = relative_motion_error(x0_hat, x0, clean, self.config.loss.relative_motion_floor).mean()
             loss = loss + self.config.loss.relative_motion_weight * relative
-            info["relative_motion"] = float(relative)
+            info["relative_motion"] = relative.detach()  # a tensor: read only when logged (no device sync per step)
         return loss, info
 
     def training_loss(self, model, batch: dict, rng: torch.Generator, model_config) -> tuple[torch.Tensor, dict]:

@@ -185,7 +185,9 @@ def train(config: TrainConfig, stop_at_step: int | None = None, resume: bool = T
             bar.update(1)
             if accelerator.is_main_process and state.step % config.logging.every_steps == 0:
                 record = {"step": state.step, "loss": mean_loss, "lr": lr_scheduler.get_last_lr()[0],
-                          "epoch": state.epoch, **info}  # info: this process's last micro-batch (face branch, terms)
+                          "epoch": state.epoch}
+                # info: this process's last micro-batch (face branch, extra loss terms)
+                record.update({k: v.item() if torch.is_tensor(v) else v for k, v in info.items()})
                 if grad_norm is not None:
                     record["grad_norm"] = float(grad_norm)
                 with log_path.open("a") as f:

@@ -165,7 +165,8 @@ def test_shipped_configs_load():
 
 
 def test_bf16_checkpointing_ema_validation_and_logs(training_data, tmp_path):
-    """The optional parts together: bf16 autocast, gradient checkpointing, EMA export, validation video, TensorBoard."""
+    """The optional parts together: bf16 autocast, gradient checkpointing, EMA export, validation video, TensorBoard,
+    the relative motion term in the train log."""
     from proteus_id.model.transformer import ProteusIDTransformer3DModel
     from proteus_id.pipeline.video import read_video
     from proteus_id.training.trainer import train
@@ -174,7 +175,8 @@ def test_bf16_checkpointing_ema_validation_and_logs(training_data, tmp_path):
     config = load_config(write_config(
         tmp_path / "all.yaml", model=str(model), output_dir=str(tmp_path / "run"), data={"cache": str(cache)},
         max_steps=2, mixed_precision="bf16", gradient_checkpointing=True, ema={"enabled": True, "decay": 0.5},
-        validation={"every_steps": 2, "num_items": 1, "num_inference_steps": 2}, logging={"tensorboard": True},
+        validation={"every_steps": 2, "num_items": 1, "num_inference_steps": 2},
+        logging={"tensorboard": True, "every_steps": 1}, loss={"relative_motion_weight": 0.1},
         checkpoint={"every_steps": 2, "keep_last": 1, "export_transformer": True},
     ))
     result = train(config)
@@ -190,6 +192,9 @@ def test_bf16_checkpointing_ema_validation_and_logs(training_data, tmp_path):
     assert digests[0] != digests[1] != digests[2]  # the EMA weights are neither the base nor the last ones
     assert (run / "checkpoints" / "checkpoint-0000002" / "transformer_ema" / "config.json").is_file()
     assert list((run / "logs").rglob("events.out.tfevents.*")) and (run / "loss.png").is_file()
+    records = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2]
+    assert all(isinstance(r["relative_motion"], float) and r["relative_motion"] > 0 for r in records)
 
 
 def test_pixel_space_image_noise_is_the_release_path(training_data):
@@ -259,7 +264,7 @@ def test_relative_motion_term_is_added_to_the_step_loss(training_data):
             losses[weight] = spec.training_loss(model, batch, torch.Generator().manual_seed(5), model.config)
     (plain, plain_info), (with_term, info) = losses[0.0], losses[0.5]
     assert "relative_motion" not in plain_info and info["relative_motion"] > 0
-    torch.testing.assert_close(with_term.double(), plain.double() + 0.5 * info["relative_motion"], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(with_term.double(), plain.double() + 0.5 * info["relative_motion"].double(), atol=1e-5, rtol=1e-5)
 
 
 def test_export_has_the_released_layout(golden, tmp_path):
