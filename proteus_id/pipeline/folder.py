@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from ..model.checkpoint import CheckpointError, load_model_strict
+from ..model.checkpoint import SAFETENSORS_NAMES, CheckpointError, load_model_strict
 
 REQUIRED = {
     "tokenizer": "the tokenizer of the text encoder",
@@ -261,7 +261,7 @@ def _stored_dtype(sub: Path) -> str | None:
     """The safetensors dtype ("F32", "F16", ...) of a single-file folder's first tensor (from the header), else None."""
     from safetensors import safe_open
 
-    path = Path(sub) / "diffusion_pytorch_model.safetensors"
+    path = Path(sub) / SAFETENSORS_NAMES[0]
     if not path.is_file():
         return None
     with safe_open(str(path), "pt") as handle:
