@@ -94,6 +94,7 @@ def manifest_rows(suite: Suite, run_dir: Path) -> list[dict[str, Any]]:
         row = {
             "image": _relative(ident.image, run_dir),
             "prompt": job.text,
+            **({"negative_prompt": job.negative_text} if job.negative_text else {}),
             "video": f"videos/{job.id}.mp4",
             "job": job.id,
             "identity": ident.id,
@@ -153,7 +154,8 @@ class Generator:
         s = self.settings
         feats = self.features(job)
         out = self.pipe(
-            image=feats.face_crop, prompt=job.text, identity_prompt=job.identity.identity_prompt,
+            image=feats.face_crop, prompt=job.text, negative_prompt=job.negative_text,
+            identity_prompt=job.identity.identity_prompt,
             id_cond=feats.id_cond, id_vit_hidden=feats.id_vit_hidden, kps_cond=feats.keypoints,
             num_inference_steps=s.steps, guidance_scale=s.guidance_scale, guidance_interval=s.guidance_interval, seed=s.seed,
             height=s.height, width=s.width, num_frames=s.num_frames, output_type="np",

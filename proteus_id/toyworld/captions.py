@@ -199,6 +199,58 @@ def parse_prompt(text: str) -> dict[str, str]:
     return out
 
 
+OPPOSITE_MOTIONS = {"turn left": "turn right", "turn right": "turn left", "move closer": "move away",
+                    "move away": "move closer", "walk left": "walk right", "walk right": "walk left"}
+CONTRAST_KINDS = ("still", "opposite")
+_STILL_PHRASE = MOTION_WORDS["still"][1]
+_ANY_SPEED_WORD = _alternation([w for words in SPEED_WORDS.values() for w in words if w])
+
+
+def _find_motion_phrase(text: str) -> tuple[str, re.Match] | None:
+    """The longest motion phrase in the text (so "blinks her eyes" wins over "blinks") and its motion."""
+    best: tuple[str, re.Match] | None = None
+    for motion, phrases in MOTION_WORDS.items():
+        for phrase in phrases:
+            pattern = r"\b" + re.escape(phrase).replace(r"\{pos\}", "(?P<pos>his|her|their)") + r"\b"
+            for m in re.finditer(pattern, text, flags=re.IGNORECASE):
+                if best is None or m.end() - m.start() > best[1].end() - best[1].start():
+                    best = (motion, m)
+    return best
+
+
+def contrast_prompt(text: str, kind: str = "opposite") -> str:
+    """The same prompt with its motion changed, as a negative prompt that guidance steers away from: everything but
+    the motion is the same on both sides, so guidance amplifies the motion and leaves clothes, place and light
+    alone (an empty negative amplifies all of them).
+
+    kind "still": the motion (and its speed word) becomes "holds still, looking at the camera".
+    kind "opposite": turns, approaches and walks become their mirror motion at the same speed, in the same phrasing
+    (turn left <-> turn right, move closer <-> move away, walk left <-> walk right); the other motions become still.
+    A prompt that already holds still, or names no motion of the world, is returned unchanged (guidance against
+    itself is no guidance)."""
+    if kind not in CONTRAST_KINDS:
+        raise ValueError(f"contrast kind must be one of {CONTRAST_KINDS}, got {kind!r}")
+    found = _find_motion_phrase(text)
+    if found is None or found[0] == "still":
+        return text
+    motion, m = found
+    before, after = text[: m.start()], text[m.end():]
+    if kind == "opposite" and motion in OPPOSITE_MOTIONS:
+        index = next(k for k, phrase in enumerate(MOTION_WORDS[motion])
+                     if re.fullmatch(re.escape(phrase).replace(r"\{pos\}", "(his|her|their)"), m.group(0), re.I))
+        replacement = MOTION_WORDS[OPPOSITE_MOTIONS[motion]][index].format(pos=m.groupdict().get("pos") or "their")
+        return before + replacement + after
+    # still has no speed: drop the speed word written after the verb, or else the one written before it
+    speed_after = re.match(r" (?:" + _ANY_SPEED_WORD + r")\b", after, flags=re.IGNORECASE)
+    if speed_after:
+        after = after[speed_after.end():]
+    else:
+        speed_before = re.search(r"\b(?:" + _ANY_SPEED_WORD + r") $", before, flags=re.IGNORECASE)
+        if speed_before:
+            before = before[: speed_before.start()]
+    return before + _STILL_PHRASE + after
+
+
 def parse_identity_prompt(text: str) -> dict[str, str]:
     """Identity traits an identity prompt mentions (gender, hair_colour, hair_style, glasses, beard, marks, ...)."""
     low = text.lower()

@@ -157,7 +157,7 @@ def cmd_suite(args: argparse.Namespace) -> int:
 
     if args.prompts_per_identity < 1:
         raise UserError("--prompts-per-identity must be at least 1")
-    print(f"suite: {write_suite(args.out, args.prompts_per_identity, _world_seed(args))}")
+    print(f"suite: {write_suite(args.out, args.prompts_per_identity, _world_seed(args), negative=args.negative)}")
     return 0
 
 

@@ -6,6 +6,8 @@
 Prompts are written by the world's caption generator with `{person}` as the subject, so `proteus-id bench` fills
 in the suite's person phrase ("a man" / "a woman"), and the toy_text metric reads them back with the world's phrase
 tables. Motions cycle over the 11 classes so every class gets the same number of jobs (chance 1/11).
+With `negative="still"` or `"opposite"` every prompt line also carries `negative_prompt`, the same caption with the
+motion changed (`captions.contrast_prompt`): the prompts themselves are identical to a suite written without.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .captions import caption, identity_prompt
+from .captions import caption, contrast_prompt, identity_prompt
 from .traits import DEFAULT_WORLD_SEED, MOTIONS, identity_numbers, sample_identity, sample_scene
 from .world import render_reference
 
 
-def write_suite(out_dir: str | Path, prompts_per_identity: int = 2, world_seed: int = DEFAULT_WORLD_SEED) -> Path:
+def write_suite(out_dir: str | Path, prompts_per_identity: int = 2, world_seed: int = DEFAULT_WORLD_SEED,
+                negative: str = "none") -> Path:
     out = Path(out_dir)
     (out / "faces").mkdir(parents=True, exist_ok=True)
     lines = [{"type": "suite", "proteus_bench": 1, "name": "toyworld-eval150", "prompts_per_identity": prompts_per_identity}]
@@ -41,8 +44,11 @@ def write_suite(out_dir: str | Path, prompts_per_identity: int = 2, world_seed: 
             motion = MOTIONS[(index * prompts_per_identity + k) % len(MOTIONS)]
             scene = sample_scene(rng, motion=motion)
             prompt_id = f"{name}-p{k}"
-            prompts.append({"type": "prompt", "id": prompt_id, "category": "action",
-                            "text": caption(identity, scene, rng, subject="{person}")})
+            text = caption(identity, scene, rng, subject="{person}")
+            prompt = {"type": "prompt", "id": prompt_id, "category": "action", "text": text}
+            if negative != "none":
+                prompt["negative_prompt"] = contrast_prompt(text, negative)
+            prompts.append(prompt)
             jobs.append({"type": "job", "identity": name, "prompt": prompt_id})
     path = out / "suite.jsonl"
     tmp = out / ".suite.jsonl.tmp"

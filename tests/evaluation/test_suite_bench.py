@@ -204,3 +204,37 @@ def test_bench_refuses_a_suite_whose_photos_are_missing(tiny_model_dir, tmp_path
                      + json.dumps({"type": "prompt", "id": "p", "category": "c", "text": "{person} waves"}) + "\n")
     with pytest.raises(UserError, match="1 identity photos do not exist: x"):
         run_bench(tiny_model_dir, suite, tmp_path / "run")
+
+
+def test_a_prompt_negative_reaches_the_pipeline_with_the_person_filled_in(tmp_path):
+    from types import SimpleNamespace
+
+    from proteus_id.evaluation.bench import GenerationSettings, Generator, manifest_rows
+
+    lines = [{"type": "identity", "id": "a", "image": "a.png", "gender": "female", "profession": "p", "region": "r",
+              "source": "s", "licence": "l"},
+             {"type": "prompt", "id": "left", "category": "action", "text": "{person} turns to the left",
+              "negative_prompt": "{person} turns to the right"},
+             {"type": "prompt", "id": "plain", "category": "action", "text": "{person} waves"}]
+    path = tmp_path / "suite.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    suite = load_suite(path)
+    left, plain = suite.jobs()
+    assert (left.text, left.negative_text, plain.negative_text) == ("A woman turns to the left", "A woman turns to the right", "")
+
+    calls = []
+    generator = object.__new__(Generator)  # the pipeline and the face backend replaced by recorders
+    generator.settings = GenerationSettings(steps=2, guidance_scale=3.0)
+    generator.pipe = lambda **kwargs: calls.append(kwargs) or SimpleNamespace(frames=[None])
+    generator._features = {"a": SimpleNamespace(face_crop=None, id_cond=None, id_vit_hidden=None, keypoints=None)}
+    generator.generate(left)
+    generator.generate(plain)
+    assert [c["negative_prompt"] for c in calls] == ["A woman turns to the right", ""]
+    assert [c["prompt"] for c in calls] == ["A woman turns to the left", "A woman waves"]
+    rows = manifest_rows(suite, tmp_path / "run")
+    assert rows[0]["negative_prompt"] == "A woman turns to the right" and "negative_prompt" not in rows[1]
+
+    lines[1]["negative_prompt"] = ["not", "text"]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with pytest.raises(SuiteError, match=r"suite.jsonl:2: negative_prompt of prompt 'left' must be a string"):
+        load_suite(path)

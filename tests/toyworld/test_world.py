@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from proteus_id.errors import UserError
-from proteus_id.toyworld.captions import parse_identity_prompt, parse_prompt
+from proteus_id.toyworld.captions import contrast_prompt, parse_identity_prompt, parse_prompt
 from proteus_id.toyworld.traits import MOTIONS, SPLITS, identity_numbers, sample_identity
 from proteus_id.toyworld.world import crop_face, make_clip, render_clip, render_reference
 
@@ -111,3 +111,28 @@ def test_render_dataset_resumes_from_the_log_and_from_a_finished_manifest(tmp_pa
     resumed = render_dataset(tmp_path, identities=3, clips_per_identity=1, progress=False)
     assert (resumed["rows"], resumed["written"], resumed["kept"]) == (3, 2, 1)
     assert (tmp_path / "manifest.jsonl").read_text().splitlines() == rows  # same rows, same order
+
+
+@pytest.mark.parametrize("kind", ["still", "opposite"])
+def test_contrast_prompts_change_only_the_motion(kind):
+    mirror = {"turn left": "turn right", "move closer": "move away", "walk left": "walk right"}
+    mirror.update({b: a for a, b in mirror.items()})
+    for number in range(1000, 1120):
+        caption = make_clip(number, number % 3).caption
+        asked, negative = parse_prompt(caption), contrast_prompt(caption, kind)
+        said = parse_prompt(negative)
+        want = mirror.get(asked["motion"], "still") if kind == "opposite" else "still"
+        assert said["motion"] == want, (caption, negative)
+        assert said["speed"] == (asked["speed"] if want != "still" else "normal"), (caption, negative)
+        assert {k: v for k, v in said.items() if k not in ("motion", "speed")} == \
+               {k: v for k, v in asked.items() if k not in ("motion", "speed")}, (caption, negative)
+        if asked["motion"] == "still":
+            assert negative == caption  # guidance against itself: none
+    # the longest phrase is replaced whole, and the speed word goes with a motion that becomes still
+    assert contrast_prompt("A man gently blinks his eyes in a park.", "still") == \
+        "A man holds still, looking at the camera in a park."
+    assert contrast_prompt("A man nods his head quickly in a park.", "opposite") == \
+        "A man holds still, looking at the camera in a park."
+    assert contrast_prompt("{person} rapidly looks away to the left.", "opposite") == "{person} rapidly looks away to the right."
+    with pytest.raises(ValueError, match="contrast kind"):
+        contrast_prompt("A man nods.", "reverse")

@@ -12,7 +12,9 @@ per line. Paths are relative to the suite file.
   results by gender, profession and region; source and licence say where the photo may be used). `person` is the
   noun phrase put into `{person}` (default from gender: "a woman", "a man", else "a person"); `identity_prompt`
   is the short appearance text the model's MIF reads (default: the person phrase; write one for best results).
-- prompt: `id`, `category` (action, scene, camera, appearance, or your own) and `text` with a `{person}` slot.
+- prompt: `id`, `category` (action, scene, camera, appearance, or your own) and `text` with a `{person}` slot;
+  optional `negative_prompt` (the text guidance steers away from for this prompt, `{person}` filled in as in
+  `text`; default empty, as released). It only matters at a guidance scale above 1.
 - header `prompts`: "builtin:v1" adds the 64 prompts shipped with the package; `prompts_per_identity` (default 4)
   picks that many prompts per identity, cycling through the categories so each identity gets one of each and
   consecutive identities get different prompts; "all" pairs every identity with every prompt.
@@ -59,9 +61,10 @@ class Prompt:
     id: str
     category: str
     text: str
+    negative: str = ""
 
-    def for_person(self, person: str) -> str:
-        text = self.text.replace("{person}", person)
+    def for_person(self, person: str, text: str | None = None) -> str:
+        text = (self.text if text is None else text).replace("{person}", person)
         return text[0].upper() + text[1:] if text else text
 
 
@@ -77,6 +80,10 @@ class Job:
     @property
     def text(self) -> str:
         return self.prompt.for_person(self.identity.person)
+
+    @property
+    def negative_text(self) -> str:
+        return self.prompt.for_person(self.identity.person, self.prompt.negative)
 
 
 @dataclass
@@ -184,7 +191,10 @@ def _parse(lines: list[str], path: Path, base: Path):
             _require(data, PROMPT_REQUIRED, where)
             if "{person}" not in data["text"]:
                 raise SuiteError(f"{where}: prompt {data['id']!r} has no {{person}} slot for the identity")
-            prompts.append(Prompt(str(data["id"]), str(data["category"]), str(data["text"])))
+            negative = data.get("negative_prompt") or ""
+            if not isinstance(negative, str):
+                raise SuiteError(f"{where}: negative_prompt of prompt {data['id']!r} must be a string")
+            prompts.append(Prompt(str(data["id"]), str(data["category"]), str(data["text"]), negative))
         elif kind == "job":
             _require(data, ("identity", "prompt"), where)
             jobs.append((str(data["identity"]), str(data["prompt"])))
