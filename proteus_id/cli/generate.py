@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--face-features", help="precomputed face features (.safetensors) instead of running a face backend")
     what.add_argument("--save-features", metavar="FILE.safetensors",
                       help="also save the photo's face features, for --face-features next time")
-    what.add_argument("--batch", metavar="JOBS.jsonl", help="one job per line: image, prompt, identity_prompt, seed, out")
+    what.add_argument("--batch", metavar="JOBS.jsonl", 
+                      help="one job per line: image, prompt, identity_prompt, negative_prompt, seed, out")
     what.add_argument("--skip-existing", action="store_true", help="skip jobs whose output file already exists (resume)")
     how = parser.add_argument_group("how")
     how.add_argument("--frames", type=int, help="number of frames, 4k+1 (default: the model's, 49 as released)")
@@ -275,8 +276,9 @@ def _generate_one(pipe, job: _Prepared, f, height: int, width: int, frames: int,
     if job.seed is None:
         logger.info("%s: no seed given, using seed %d", job.label, seed)
     logger.info("%s: identity prompt: %s", job.label, job.identity_prompt)
+    negative = job.job.negative_prompt if job.job.negative_prompt is not None else args.negative_prompt
     result = pipe(
-        image=f.face_crop, prompt=job.prompt, identity_prompt=job.identity_prompt, negative_prompt=args.negative_prompt,
+        image=f.face_crop, prompt=job.prompt, identity_prompt=job.identity_prompt, negative_prompt=negative,
         id_cond=f.id_cond, id_vit_hidden=f.id_vit_hidden, kps_cond=f.keypoints, seed=seed, num_frames=frames,
         height=height, width=width, num_inference_steps=args.steps, guidance_scale=args.guidance, output_type="np",
         guidance_interval=args.guidance_interval,

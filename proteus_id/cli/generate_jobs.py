@@ -6,8 +6,9 @@ the jobs file's folder; blank lines and lines starting with '#' are skipped):
 
     {"image": "faces/ana.jpg", "prompt": "...", "identity_prompt": "...", "seed": 7, "out": "videos/ana.mp4"}
 
-`face_features` may replace `image` (a file written by `IdentityFeatures.save`). Unknown keys are an error, not
-ignored, so a typo ("promt") cannot silently drop a prompt.
+`face_features` may replace `image` (a file written by `IdentityFeatures.save`); `negative_prompt` replaces
+`--negative-prompt` for that job. Unknown keys are an error, not ignored, so a typo ("promt") cannot silently drop
+a prompt.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..pipeline.folder import ModelFolder, ModelFolderError
 
-JOB_KEYS = {"image", "face_features", "prompt", "identity_prompt", "seed", "out"}
+JOB_KEYS = {"image", "face_features", "prompt", "identity_prompt", "negative_prompt", "seed", "out"}
 MAX_SEED = 2**63 - 1
 
 
@@ -162,6 +163,7 @@ class Job:
     face_features: str | None = None
     identity_prompt: str | None = None
     seed: int | None = None
+    negative_prompt: str | None = None  # None: the command's --negative-prompt
 
 
 def read_jobs(path: str | os.PathLike) -> tuple[list[Job], list[tuple[str, str]]]:
@@ -193,7 +195,7 @@ def read_jobs(path: str | os.PathLike) -> tuple[list[Job], list[tuple[str, str]]
         if unknown:
             bad.append((label, f"unknown keys {unknown}; a job has {sorted(JOB_KEYS)}"))
             continue
-        texts = {k: record.get(k) for k in ("image", "face_features", "prompt", "identity_prompt", "out")}
+        texts = {k: record.get(k) for k in ("image", "face_features", "prompt", "identity_prompt", "negative_prompt", "out")}
         wrong = [k for k, v in texts.items() if v is not None and not isinstance(v, str)]
         if wrong:
             bad.append((label, f"{', '.join(wrong)} must be text"))
@@ -201,7 +203,7 @@ def read_jobs(path: str | os.PathLike) -> tuple[list[Job], list[tuple[str, str]]
         jobs.append(Job(
             label=label, prompt=texts["prompt"], out=_resolve(base, texts["out"]), image=_resolve(base, texts["image"]),
             face_features=_resolve(base, texts["face_features"]), identity_prompt=texts["identity_prompt"],
-            seed=record.get("seed"),
+            seed=record.get("seed"), negative_prompt=texts["negative_prompt"],
         ))
     if not jobs and not bad:
         raise UserError(f"--batch {path} has no jobs (one JSON object per line)")

@@ -131,3 +131,32 @@ def test_settings_left_out_come_from_the_model_folder(tiny_model_dir, features_f
     assert main([*common, "--fps", "12", "--guidance-interval", "0", "1000", "--out", str(tmp_path / "b.mp4")]) == 0
     assert read_video(tmp_path / "b.mp4")[1] == 12
     assert calls[-1]["guidance_interval"] == [0.0, 1000.0] and calls[-1]["guidance_scale"] == 2.0
+
+
+def test_a_job_negative_prompt_replaces_the_command_one(tmp_path):
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    import proteus_id.cli.generate as generate
+    from proteus_id.cli.generate_jobs import read_jobs
+
+    jobs = tmp_path / "jobs.jsonl"
+    lines = [{"face_features": "f.safetensors", "prompt": "A man turns to the left", "negative_prompt": "A man turns to the right",
+              "seed": 1, "out": "a.mp4"},
+             {"face_features": "f.safetensors", "prompt": "A man waves", "seed": 1, "out": "b.mp4"},
+             {"face_features": "f.safetensors", "prompt": "A man waves", "negative_prompt": 3, "out": "c.mp4"}]
+    jobs.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    read, bad = read_jobs(jobs)
+    assert [j.negative_prompt for j in read] == ["A man turns to the right", None]
+    assert bad == [("job 3 (line 3 of jobs.jsonl)", "negative_prompt must be text")]
+
+    seen = []
+    frames = np.zeros((9, 32, 32, 3), dtype=np.float32)
+    pipe = lambda **kwargs: seen.append(kwargs["negative_prompt"]) or SimpleNamespace(frames=[frames])
+    args = SimpleNamespace(negative_prompt="blurry", steps=1, guidance=3.0, guidance_interval=None, fps=8)
+    features = SimpleNamespace(face_crop=None, id_cond=None, id_vit_hidden=None, keypoints=None)
+    for job in read:
+        prepared = generate._Prepared(job, job.prompt, "a man", 1, tmp_path / job.out, None)
+        generate._generate_one(pipe, prepared, features, 32, 32, 9, args)
+    assert seen == ["A man turns to the right", "blurry"]
