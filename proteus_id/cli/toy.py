@@ -106,9 +106,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=25, help="sampling steps in the benchmark")
     p.add_argument("--guidance", type=float, default=4.0, help="text guidance in the benchmark")
     p.add_argument("--prompts-per-identity", type=int, default=2)
-    p.add_argument("--negative", choices=("none", "still", "opposite"), default="none",
-                   help="per-prompt negative prompts: the same caption with the motion held still, or mirrored for "
-                        "turns, approaches and walks (still for the rest); used at a guidance scale above 1")
 
     p = sub.add_parser("ablation-table", parents=[common], help="the ablation table and plot from finished benchmarks")
     p.add_argument("--root", required=True,
