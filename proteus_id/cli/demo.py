@@ -82,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
           f"guidance {settings['guidance']:g}{_interval_text(settings['guidance_interval'])}; "
           f"{time.perf_counter() - started:.1f} s)")
     print(f"prompt: {prompt}\nidentity prompt: {identity_prompt}")
+    if settings["negative_prompt"] and settings["guidance"] > 1:
+        print(f"negative prompt ({settings['motion_contrast']} motion contrast): {settings['negative_prompt']}")
     return 0
 
 
@@ -99,15 +101,17 @@ def generate_example(model_dir: Path, image: Path, prompt: str, identity_prompt:
     from ..pipeline.pipeline import ProteusIDPipeline
 
     folder = inspect_model_folder(model_dir)
-    settings = argparse.Namespace(steps=steps, guidance=guidance, fps=None, guidance_interval=None)
-    from .generate_jobs import check_guidance_interval, check_numbers, fill_generation_defaults
+    settings = argparse.Namespace(steps=steps, guidance=guidance, fps=None, guidance_interval=None, motion_contrast=None)
+    from .generate_jobs import check_guidance_interval, check_numbers, fill_generation_defaults, negative_prompt_for
 
     fill_generation_defaults(settings, folder)
     check_numbers(settings.steps, settings.guidance, settings.fps)
     settings.guidance_interval = check_guidance_interval(settings.guidance_interval)
+    settings.negative_prompt = negative_prompt_for(prompt, "", settings.motion_contrast)
     features = backend_for_model(model_dir).extract(image)
     pipe = ProteusIDPipeline.from_pretrained(model_dir)
-    result = pipe(image=features.face_crop, prompt=prompt, identity_prompt=identity_prompt, id_cond=features.id_cond,
+    result = pipe(image=features.face_crop, prompt=prompt, negative_prompt=settings.negative_prompt,
+                  identity_prompt=identity_prompt, id_cond=features.id_cond,
                   id_vit_hidden=features.id_vit_hidden, seed=seed, num_inference_steps=settings.steps,
                   guidance_scale=settings.guidance, guidance_interval=settings.guidance_interval, output_type="np")
     return result.frames[0], np.asarray(features.face_crop.convert("RGB")), vars(settings)

@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--guidance-interval", type=float, nargs=2, metavar=("LO", "HI"),
                      help="guide only the steps with LO <= timestep <= HI, the rest cost half (default: the model's "
                           "recommendation, else every step as released; 0 1000 guides every step)")
+    how.add_argument("--motion-contrast", choices=["off", "still", "opposite"],
+                     help="with no negative prompt given, guide away from the same prompt with its motion held still "
+                          "or mirrored (the toy model's vocabulary; default: the model's recommendation, else off)")
     how.add_argument("--seed", type=int, help="random seed (0 is a seed; default: a random one, printed)")
     how.add_argument("--fps", type=int, help="frame rate of the file (default: the model's, else 8)")
     how.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
@@ -276,7 +279,10 @@ def _generate_one(pipe, job: _Prepared, f, height: int, width: int, frames: int,
     if job.seed is None:
         logger.info("%s: no seed given, using seed %d", job.label, seed)
     logger.info("%s: identity prompt: %s", job.label, job.identity_prompt)
-    negative = job.job.negative_prompt if job.job.negative_prompt is not None else args.negative_prompt
+    given = job.job.negative_prompt if job.job.negative_prompt is not None else args.negative_prompt
+    negative = jobs_mod.negative_prompt_for(job.prompt, given, args.motion_contrast)
+    if negative:
+        logger.info("%s: negative prompt: %s", job.label, negative)
     result = pipe(
         image=f.face_crop, prompt=job.prompt, identity_prompt=job.identity_prompt, negative_prompt=negative,
         id_cond=f.id_cond, id_vit_hidden=f.id_vit_hidden, kps_cond=f.keypoints, seed=seed, num_frames=frames,

@@ -91,6 +91,27 @@ def fill_generation_defaults(args, folder: ModelFolder) -> None:
     # text guidance only at lo <= t <= hi (none as released: guidance at every step)
     if getattr(args, "guidance_interval", None) is None and recommended.get("guidance_interval") is not None:
         args.guidance_interval = [float(x) for x in recommended["guidance_interval"]]
+    if getattr(args, "motion_contrast", None) is None:
+        args.motion_contrast = recommended.get("motion_contrast", "off")
+    if args.motion_contrast not in MOTION_CONTRASTS:
+        raise UserError(f"motion contrast must be one of {', '.join(MOTION_CONTRASTS)}, got {args.motion_contrast!r}")
+
+
+MOTION_CONTRASTS = ("off", "still", "opposite")
+
+
+def negative_prompt_for(prompt: str, given: str | None, motion_contrast: str = "off") -> str:
+    """The negative prompt of a job: the one given (the job's, else --negative-prompt); with none given and a motion
+    contrast on, the prompt itself with its motion held still or mirrored (`toyworld.captions.contrast_prompt`: it
+    reads the shipped toy model's vocabulary, so a prompt naming none of its motions is its own negative and
+    guidance changes nothing); else empty, as released."""
+    if given:
+        return given
+    if motion_contrast == "off":
+        return ""
+    from ..toyworld.captions import contrast_prompt
+
+    return contrast_prompt(prompt, motion_contrast)
 
 
 def check_guidance_interval(interval) -> list[float] | None:

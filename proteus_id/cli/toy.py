@@ -92,6 +92,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--guidance", type=float, help="recommended text guidance, written into model_index.json")
     p.add_argument("--guidance-interval", type=float, nargs=2, metavar=("LO", "HI"),
                    help="recommended guidance interval (timesteps), written into model_index.json")
+    p.add_argument("--motion-contrast", choices=("off", "still", "opposite"),
+                   help="recommended negative prompt when none is given: the prompt with its motion held still or "
+                        "mirrored (written into model_index.json)")
     p.add_argument("--half", action="store_true",
                    help="store the transformer in float16 (half the bytes; loaded back to float32 on the CPU)")
 

@@ -140,8 +140,8 @@ def cmd_ship(args: argparse.Namespace) -> int:
         from ..cli.generate_jobs import check_guidance_interval
 
         interval = check_guidance_interval(args.guidance_interval)
-        defaults = {k: v for k, v in (("steps", args.steps), ("guidance", args.guidance), ("guidance_interval", interval))
-                    if v is not None}
+        defaults = {k: v for k, v in (("steps", args.steps), ("guidance", args.guidance), ("guidance_interval", interval),
+                                      ("motion_contrast", args.motion_contrast)) if v is not None}
         path = ship.ship_model(args.model, args.transformer, args.card, generation_defaults=defaults or None,
                                half=args.half)
         print(f"model: {path} ({ship.folder_megabytes(path):.1f} MB)")

@@ -154,9 +154,38 @@ def test_a_job_negative_prompt_replaces_the_command_one(tmp_path):
     seen = []
     frames = np.zeros((9, 32, 32, 3), dtype=np.float32)
     pipe = lambda **kwargs: seen.append(kwargs["negative_prompt"]) or SimpleNamespace(frames=[frames])
-    args = SimpleNamespace(negative_prompt="blurry", steps=1, guidance=3.0, guidance_interval=None, fps=8)
+    args = SimpleNamespace(negative_prompt="blurry", steps=1, guidance=3.0, guidance_interval=None, fps=8, motion_contrast="off")
     features = SimpleNamespace(face_crop=None, id_cond=None, id_vit_hidden=None, keypoints=None)
     for job in read:
         prepared = generate._Prepared(job, job.prompt, "a man", 1, tmp_path / job.out, None)
         generate._generate_one(pipe, prepared, features, 32, 32, 9, args)
     assert seen == ["A man turns to the right", "blurry"]
+
+
+def test_a_recommended_motion_contrast_writes_the_negative_unless_one_is_given():
+    from types import SimpleNamespace
+
+    from proteus_id.cli.generate_jobs import fill_generation_defaults, negative_prompt_for
+    from proteus_id.errors import UserError
+
+    folder = SimpleNamespace(model_index={"generation_defaults": {"guidance": 5.0, "motion_contrast": "opposite"}})
+    left_out = SimpleNamespace(steps=None, guidance=None, fps=None, guidance_interval=None, motion_contrast=None)
+    fill_generation_defaults(left_out, folder)
+    assert left_out.motion_contrast == "opposite"
+    released = SimpleNamespace(steps=None, guidance=None, fps=None, guidance_interval=None, motion_contrast=None)
+    fill_generation_defaults(released, SimpleNamespace(model_index={}))
+    assert released.motion_contrast == "off"
+    with pytest.raises(UserError, match="motion contrast must be one of off, still, opposite"):
+        fill_generation_defaults(SimpleNamespace(steps=None, guidance=None, fps=None, guidance_interval=None,
+                                                 motion_contrast=None),
+                                 SimpleNamespace(model_index={"generation_defaults": {"motion_contrast": "mirror"}}))
+
+    prompt = "A man in a red hoodie slowly turns his head to the left in a park, in dim light."
+    assert negative_prompt_for(prompt, "", "opposite") == \
+        "A man in a red hoodie slowly turns his head to the right in a park, in dim light."
+    assert negative_prompt_for(prompt, "", "still") == \
+        "A man in a red hoodie holds still, looking at the camera in a park, in dim light."
+    assert negative_prompt_for(prompt, "blurry", "opposite") == "blurry"  # a negative the user gave wins
+    assert negative_prompt_for(prompt, "", "off") == ""
+    other = "An astronaut floats past the window"  # no motion of the world: its own negative, so guidance is a no-op
+    assert negative_prompt_for(other, "", "opposite") == other
