@@ -52,6 +52,16 @@ from .text import encode_text
 logger = logging.getLogger("proteus_id")
 
 
+def rescale_guided(v_guided: torch.Tensor, v_text: torch.Tensor, phi: float) -> torch.Tensor:
+    """Guidance rescale (Lin et al. 2024, "Common diffusion noise schedules and sample steps are flawed", eq. 15-16;
+    diffusers' `rescale_noise_cfg`): bring each video's guided prediction back to the standard deviation of its
+    prompt-only prediction, mixed by `phi`. Large guidance inflates the prediction; the inflation is what shows as
+    blown-out, blocky frames."""
+    dims = list(range(1, v_text.ndim))
+    rescaled = v_guided * (v_text.std(dim=dims, keepdim=True) / v_guided.std(dim=dims, keepdim=True))
+    return phi * rescaled + (1 - phi) * v_guided
+
+
 @dataclass
 class ProteusIDPipelineOutput(BaseOutput):
     """frames: per video, a list of PIL images, or an array (B, F, H, W, 3) in [0, 1] for output_type="np",
@@ -227,6 +237,7 @@ class ProteusIDPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         guidance_scale: float = 6.0,
         use_dynamic_cfg: bool = False,
         guidance_interval: tuple[float, float] | None = None,
+        guidance_rescale: float = 0.0,
         identity_guidance_scale: float = 0.0,
         num_videos_per_prompt: int = 1,
         eta: float = 0.0,
@@ -258,6 +269,8 @@ class ProteusIDPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         num_frames = num_frames or cfg.sample_frames
         max_sequence_length = max_sequence_length or cfg.max_text_seq_length
         self.check_inputs(height, width, num_frames, num_inference_steps, guidance_scale, guidance_interval)
+        if not 0.0 <= guidance_rescale <= 1.0:
+            raise ValueError(f"guidance_rescale must be in [0, 1], got {guidance_rescale}")
         if id_cond is None or id_vit_hidden is None:
             raise ValueError("id_cond and id_vit_hidden are required: run the face front end (proteus_id.identity) first")
         if callback_on_step_end_tensor_inputs and not set(callback_on_step_end_tensor_inputs) <= set(self._callback_tensor_inputs):
@@ -386,6 +399,8 @@ class ProteusIDPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
                 if guided:
                     v_uncond, v_text = v.chunk(2)
                     v = v_uncond + self._guidance_scale * (v_text - v_uncond)
+                    if guidance_rescale > 0:
+                        v = rescale_guided(v, v_text, guidance_rescale)
                     v_cond = v_text
                 else:
                     v_cond = v

@@ -90,6 +90,30 @@ def test_guidance_interval_guides_only_inside_it_and_runs_the_text_rows_alone_el
         run(pipe, guidance_interval=(800,))
 
 
+def test_guidance_rescale_matches_the_prompt_rows_spread_and_is_off_by_default(pipe):
+    from proteus_id.pipeline.pipeline import rescale_guided
+
+    g = torch.Generator().manual_seed(0)
+    v_text = torch.randn(2, 3, 4, 5, 5, generator=g)
+    v_guided = 4.0 * torch.randn(2, 3, 4, 5, 5, generator=g) + 1.0
+    full = rescale_guided(v_guided, v_text, 1.0)
+    assert torch.allclose(full.flatten(1).std(dim=1), v_text.flatten(1).std(dim=1), rtol=1e-5)  # per video
+    ratio = (full / v_guided).flatten(1)
+    assert torch.allclose(ratio, ratio[:, :1].expand_as(ratio), rtol=1e-5)  # one factor per video: a scale, not a reshape
+    assert torch.equal(rescale_guided(v_guided, v_text, 0.0), v_guided)
+    half = rescale_guided(v_guided, v_text, 0.5)
+    assert torch.allclose(half, 0.5 * full + 0.5 * v_guided, atol=1e-6)
+
+    guided = dict(num_inference_steps=2, guidance_scale=5.0, seed=0)
+    base = run(pipe, **guided)
+    assert np.array_equal(base, run(pipe, **guided, guidance_rescale=0.0))
+    assert np.abs(base - run(pipe, **guided, guidance_rescale=0.7)).max() > 1e-4
+    unguided = dict(num_inference_steps=2, guidance_scale=1.0, seed=0)  # no guidance: nothing to rescale
+    assert np.array_equal(run(pipe, **unguided), run(pipe, **unguided, guidance_rescale=0.7))
+    with pytest.raises(ValueError, match=r"guidance_rescale must be in \[0, 1\]"):
+        run(pipe, guidance_rescale=1.5)
+
+
 def test_callback_sees_every_step(pipe):
     seen = []
 
