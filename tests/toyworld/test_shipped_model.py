@@ -63,3 +63,10 @@ def test_demo_writes_a_video_and_a_preview(tmp_path, capsys):
     if recommended.get("guidance_interval"):
         lo, hi = recommended["guidance_interval"]
         assert f"at timesteps {lo:g}-{hi:g}" in printed
+    if recommended.get("motion_contrast", "off") != "off" and recommended.get("guidance", 6.0) > 1:
+        # the negative is the example's own prompt with its motion mirrored (or held still)
+        from proteus_id.toyworld.captions import contrast_prompt
+
+        faces = json.loads((MODEL.parent / "toyworld-faces" / "faces.json").read_text())["faces"]
+        negative = contrast_prompt(faces[0]["prompt"], recommended["motion_contrast"])
+        assert negative != faces[0]["prompt"] and f"motion contrast): {negative}" in printed
