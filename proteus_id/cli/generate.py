@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--face-features", help="precomputed face features (.safetensors) instead of running a face backend")
     what.add_argument("--save-features", metavar="FILE.safetensors",
                       help="also save the photo's face features, for --face-features next time")
-    what.add_argument("--batch", metavar="JOBS.jsonl", 
+    what.add_argument("--batch", metavar="JOBS.jsonl",
                       help="one job per line: image, prompt, identity_prompt, negative_prompt, seed, out")
     what.add_argument("--skip-existing", action="store_true", help="skip jobs whose output file already exists (resume)")
     how = parser.add_argument_group("how")

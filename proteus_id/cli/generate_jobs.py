@@ -78,6 +78,7 @@ def check_video_size(height: int, width: int, frames: int, geometry: ModelGeomet
         raise UserError("--frames: " + error.replace("num_frames", "the frame count"))
 
 
+MOTION_CONTRASTS = ("off", "still", "opposite")  # the negative prompt made from the prompt itself (toy world)
 RELEASED_DEFAULTS = {"steps": 50, "guidance": 6.0, "fps": 8}  # the release's inference settings (PAPER.md section 8)
 
 
@@ -95,9 +96,6 @@ def fill_generation_defaults(args, folder: ModelFolder) -> None:
         args.motion_contrast = recommended.get("motion_contrast", "off")
     if args.motion_contrast not in MOTION_CONTRASTS:
         raise UserError(f"motion contrast must be one of {', '.join(MOTION_CONTRASTS)}, got {args.motion_contrast!r}")
-
-
-MOTION_CONTRASTS = ("off", "still", "opposite")
 
 
 def negative_prompt_for(prompt: str, given: str | None, motion_contrast: str = "off") -> str:

@@ -55,8 +55,8 @@ logger = logging.getLogger("proteus_id")
 def rescale_guided(v_guided: torch.Tensor, v_text: torch.Tensor, phi: float) -> torch.Tensor:
     """Guidance rescale (Lin et al. 2024, "Common diffusion noise schedules and sample steps are flawed", eq. 15-16;
     diffusers' `rescale_noise_cfg`): bring each video's guided prediction back to the standard deviation of its
-    prompt-only prediction, mixed by `phi`. Large guidance inflates the prediction; the inflation is what shows as
-    blown-out, blocky frames."""
+    prompt-only prediction, mixed by `phi`. Large guidance inflates the prediction's spread (over-exposed images in
+    the paper); on the toy model it did not calm the frames that strong guidance breaks up (docs/toyworld.md)."""
     dims = list(range(1, v_text.ndim))
     rescaled = v_guided * (v_text.std(dim=dims, keepdim=True) / v_guided.std(dim=dims, keepdim=True))
     return phi * rescaled + (1 - phi) * v_guided
