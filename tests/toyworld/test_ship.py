@@ -42,3 +42,23 @@ def test_half_storage_needs_a_single_weights_file(tmp_path):
         ship_model(model, model / "transformer", out=tmp_path / "half", half=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no staged copy left behind
 
+
+
+def test_toy_ship_writes_the_recommended_sampling(tmp_path, monkeypatch, capsys):
+    """`toy ship --guidance 3 --guidance-interval 0 500 --motion-contrast opposite` -> model_index.json's
+    generation_defaults, which generate and demo then read (the shipped folder itself is not touched here)."""
+    import json
+
+    from proteus_id.cli.main import main
+    from proteus_id.toyworld import ship
+
+    model = make_tiny_model_folder(tmp_path / "model")
+    (model / "face_encoder").mkdir()
+    real = ship.ship_model
+    monkeypatch.setattr(ship, "ship_model", lambda *a, **k: real(*a, **{**k, "out": tmp_path / "shipped"}))
+    code = main(["toy", "ship", "--model", str(model), "--transformer", str(model / "transformer"), "--steps", "25",
+                 "--guidance", "3", "--guidance-interval", "0", "500", "--motion-contrast", "opposite"])
+    assert code == 0, capsys.readouterr().err
+    index = json.loads((tmp_path / "shipped" / "model_index.json").read_text())
+    assert index["generation_defaults"] == {"steps": 25, "guidance": 3.0, "guidance_interval": [0.0, 500.0],
+                                            "motion_contrast": "opposite"}
