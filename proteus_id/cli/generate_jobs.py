@@ -214,7 +214,8 @@ def read_jobs(path: str | os.PathLike) -> tuple[list[Job], list[tuple[str, str]]
         if unknown:
             bad.append((label, f"unknown keys {unknown}; a job has {sorted(JOB_KEYS)}"))
             continue
-        texts = {k: record.get(k) for k in ("image", "face_features", "prompt", "identity_prompt", "negative_prompt", "out")}
+        texts = {k: record.get(k) for k in ("image", "face_features", "prompt", "identity_prompt", "negative_prompt",
+                                             "out")}
         wrong = [k for k, v in texts.items() if v is not None and not isinstance(v, str)]
         if wrong:
             bad.append((label, f"{', '.join(wrong)} must be text"))

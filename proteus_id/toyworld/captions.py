@@ -152,10 +152,15 @@ def _alternation(words) -> str:
     return "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
 
 
+def _phrase_pattern(phrase: str) -> str:
+    """A motion phrase as a regex; its possessive ("{pos}") matches his, her or their, captured as `pos`."""
+    return re.escape(phrase).replace(r"\{pos\}", "(?P<pos>his|her|their)")
+
+
 def _motion_patterns() -> dict[str, re.Pattern]:
     patterns = {}
     for motion, phrases in MOTION_WORDS.items():
-        alts = [p.replace("{pos}", "(?:his|her|their)") for p in (re.escape(x).replace(r"\{pos\}", "{pos}") for x in phrases)]
+        alts = [_phrase_pattern(x).replace("?P<pos>", "?:") for x in phrases]
         patterns[motion] = re.compile(r"\b(?:" + "|".join(alts) + r")\b")
     return patterns
 
@@ -164,6 +169,10 @@ _COLOURS = _alternation(CLOTHES_COLOURS)
 _GARMENT_RE = {g: re.compile(rf"\b({_COLOURS}) (?:{_alternation(w)})\b") for g, w in GARMENT_WORDS.items()}
 _HAT_RE = {h: re.compile(rf"\b({_COLOURS}) (?:{_alternation(w)})\b") for h, w in HAT_WORDS.items()}
 _MOTION_RE = _motion_patterns()
+# one pattern per phrase (motion, index of the phrase in MOTION_WORDS[motion], pattern): contrast_prompt needs the
+# whole phrase that is there, where the alternation above stops at the first phrase that fits ("blinks")
+_MOTION_PHRASE_RE = [(motion, k, re.compile(r"\b" + _phrase_pattern(phrase) + r"\b", re.IGNORECASE))
+                     for motion, phrases in MOTION_WORDS.items() for k, phrase in enumerate(phrases)]
 
 
 def parse_prompt(text: str) -> dict[str, str]:
@@ -206,16 +215,11 @@ _STILL_PHRASE = MOTION_WORDS["still"][1]
 _ANY_SPEED_WORD = _alternation([w for words in SPEED_WORDS.values() for w in words if w])
 
 
-def _find_motion_phrase(text: str) -> tuple[str, re.Match] | None:
-    """The longest motion phrase in the text (so "blinks her eyes" wins over "blinks") and its motion."""
-    best: tuple[str, re.Match] | None = None
-    for motion, phrases in MOTION_WORDS.items():
-        for phrase in phrases:
-            pattern = r"\b" + re.escape(phrase).replace(r"\{pos\}", "(?P<pos>his|her|their)") + r"\b"
-            for m in re.finditer(pattern, text, flags=re.IGNORECASE):
-                if best is None or m.end() - m.start() > best[1].end() - best[1].start():
-                    best = (motion, m)
-    return best
+def _find_motion_phrase(text: str) -> tuple[str, int, re.Match] | None:
+    """The longest motion phrase in the text (so "blinks her eyes" wins over "blinks"): its motion, the phrase's
+    index in MOTION_WORDS[motion], and the match."""
+    found = [(motion, k, m) for motion, k, pattern in _MOTION_PHRASE_RE for m in pattern.finditer(text)]
+    return max(found, key=lambda f: f[2].end() - f[2].start(), default=None)
 
 
 def contrast_prompt(text: str, kind: str = "opposite") -> str:
@@ -233,11 +237,9 @@ def contrast_prompt(text: str, kind: str = "opposite") -> str:
     found = _find_motion_phrase(text)
     if found is None or found[0] == "still":
         return text
-    motion, m = found
+    motion, index, m = found
     before, after = text[: m.start()], text[m.end():]
-    if kind == "opposite" and motion in OPPOSITE_MOTIONS:
-        index = next(k for k, phrase in enumerate(MOTION_WORDS[motion])
-                     if re.fullmatch(re.escape(phrase).replace(r"\{pos\}", "(his|her|their)"), m.group(0), re.I))
+    if kind == "opposite" and motion in OPPOSITE_MOTIONS:  # the mirror phrase at the same index: same wording
         replacement = MOTION_WORDS[OPPOSITE_MOTIONS[motion]][index].format(pos=m.groupdict().get("pos") or "their")
         return before + replacement + after
     # still has no speed: drop the speed word written after the verb, or else the one written before it
