@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--identities", type=int, default=3000, help="number of identities of the split")
     p.add_argument("--clips-per-identity", type=int, default=2)
     p.add_argument("--first-identity", type=int, default=0, help="skip this many identities of the split")
+    p.add_argument("--contrast", choices=("opposite", "still"), default=None,
+                   help="render each clip's motion partner instead (same clip id, only the motion changed, as "
+                        "toy suite --negative writes it; still clips skipped): for loss.motion_contrast_weight")
 
     p = sub.add_parser("sheet", parents=[common], help="contact sheet: reference + frames of a few clips")
     p.add_argument("--out", required=True, help="PNG path")

@@ -4,6 +4,12 @@
     out/videos/<clip>.mp4      17 frames, 64 x 64, 8 fps, H.264 yuv444p (full colour resolution at this size)
     out/refs/<clip>.png        the clip's reference face: the same person in another setting ("cross-face")
 
+With `contrast` ("opposite" or "still") each clip is replaced by its *motion partner*: the same person, clothes,
+place, light and per-clip randomness, with only the motion changed as `captions.contrast_prompt` changes the
+caption (turns, walks, closer / away mirrored; other motions -> still), under the same clip id, so that a feature
+cache of the partners pairs item by item with the clips' cache (training's `loss.motion_contrast_weight`). Clips
+whose partner would be themselves (still clips) are left out and counted.
+
 Rendering is resumable: rows already in `manifest.jsonl` or in the append-only log `manifest.jsonl.partial` whose
 files exist are kept; the manifest itself is written (atomically) when every clip is done, and the log removed.
 """
@@ -17,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .traits import DEFAULT_WORLD_SEED, identity_numbers
-from .world import FPS, NUM_FRAMES, make_clip, render_clip, render_reference
+from .world import FPS, NUM_FRAMES, ClipSpec, make_clip, render_clip, render_reference
 
 VIDEO_CRF = 4
 
@@ -39,9 +45,30 @@ def clip_row(spec, clip, video_rel: str, ref_rel: str) -> dict:
     }
 
 
+def motion_partner(spec: ClipSpec, kind: str = "opposite") -> ClipSpec | None:
+    """The clip with only its motion changed (see the module docstring), or None when that is the clip itself."""
+    import dataclasses
+
+    from .captions import CONTRAST_KINDS, OPPOSITE_MOTIONS, contrast_prompt, parse_prompt
+
+    if kind not in CONTRAST_KINDS:
+        raise ValueError(f"unknown contrast kind {kind!r}; one of {', '.join(CONTRAST_KINDS)}")
+    motion = spec.scene.motion
+    if motion == "still":
+        return None
+    partner_motion = OPPOSITE_MOTIONS.get(motion, "still") if kind == "opposite" else "still"
+    text = contrast_prompt(spec.caption, kind)
+    if parse_prompt(text).get("motion", "still") != partner_motion:  # the caption tables and the scene disagree
+        raise ValueError(f"{spec.clip_id}: the contrast caption {text!r} does not read as {partner_motion!r}")
+    scene = dataclasses.replace(spec.scene, motion=partner_motion)
+    return dataclasses.replace(spec, scene=scene, caption=text)
+
+
 def render_dataset(out_dir: str | Path, split: str = "train", identities: int = 3000, clips_per_identity: int = 2,
-                   first_identity: int = 0, world_seed: int = DEFAULT_WORLD_SEED, progress: bool = True) -> dict:
-    """Render `identities` x `clips_per_identity` clips of `split` and their manifest; returns a summary."""
+                   first_identity: int = 0, world_seed: int = DEFAULT_WORLD_SEED, progress: bool = True,
+                   contrast: str | None = None) -> dict:
+    """Render `identities` x `clips_per_identity` clips of `split` (or, with `contrast`, their motion partners) and
+    their manifest; returns a summary."""
     from tqdm import tqdm
 
     from ..pipeline.video import write_video
@@ -65,10 +92,16 @@ def render_dataset(out_dir: str | Path, split: str = "train", identities: int = 
     numbers = identity_numbers(split, first_identity + identities)[first_identity:]
     kept = len(done)
     rows = []
+    no_partner = 0
     with open(partial, "a") as log:
         for number in tqdm(numbers, desc=f"render {split}", disable=not progress):
             for k in range(clips_per_identity):
                 spec = make_clip(number, k, world_seed)
+                if contrast is not None:
+                    spec = motion_partner(spec, contrast)
+                    if spec is None:
+                        no_partner += 1
+                        continue
                 if spec.clip_id in done:
                     rows.append(done[spec.clip_id])
                     continue
@@ -87,7 +120,10 @@ def render_dataset(out_dir: str | Path, split: str = "train", identities: int = 
     tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
     os.replace(tmp, manifest)
     partial.unlink()  # every row is in the manifest now; a re-run reads them from there
-    return {"manifest": str(manifest), "rows": len(rows), "written": len(rows) - kept, "kept": kept}
+    summary = {"manifest": str(manifest), "rows": len(rows), "written": len(rows) - kept, "kept": kept}
+    if contrast is not None:
+        summary["skipped_still"] = no_partner  # a still clip's partner would be itself
+    return summary
 
 
 def contact_sheet(path: str | Path, rows: int = 11, world_seed: int = DEFAULT_WORLD_SEED, first: int = 1000,
@@ -111,4 +147,4 @@ def contact_sheet(path: str | Path, rows: int = 11, world_seed: int = DEFAULT_WO
     return path
 
 
-__all__ = ["render_dataset", "contact_sheet", "clip_row", "identity_numbers"]
+__all__ = ["render_dataset", "contact_sheet", "clip_row", "identity_numbers", "motion_partner"]

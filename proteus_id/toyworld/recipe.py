@@ -44,8 +44,9 @@ def cmd_render(args: argparse.Namespace) -> int:
         raise UserError("--identities and --clips-per-identity must be at least 1")
     summary = render_dataset(args.out, split=args.split, identities=args.identities,
                              clips_per_identity=args.clips_per_identity, first_identity=args.first_identity,
-                             world_seed=_world_seed(args))
-    print(f"{summary['written']} clips written, {summary['kept']} already there; manifest: {summary['manifest']}")
+                             world_seed=_world_seed(args), contrast=args.contrast)
+    skipped = f", {summary['skipped_still']} still clips without a partner" if args.contrast else ""
+    print(f"{summary['written']} clips written, {summary['kept']} already there{skipped}; manifest: {summary['manifest']}")
     return 0
 
 

@@ -46,6 +46,9 @@ class DataConfig:
     num_workers: int = 0
     shuffle: bool = True
     max_bad_fraction: float = 0.05  # unreadable cache items tolerated before the run stops
+    # a second cache of motion partners, item ids matching `cache` (same clip with only the motion and caption
+    # changed; `proteus-id toy render --contrast`): read only when loss.motion_contrast_weight > 0
+    partner_cache: str | None = None
 
 
 @dataclass
@@ -90,6 +93,11 @@ class LossConfig:
     # the same unit (mean squared latent change per element) and keeps still clips finite
     relative_motion_weight: float = 0.0
     relative_motion_floor: float = 5.0e-4
+    # weight of the motion contrast term (0: off): each clip and its motion partner (data.partner_cache) go through
+    # the model with the same noise and conditions; the difference of their x0 errors, divided by how much the two
+    # clips differ (plus the floor), is added; loss.py
+    motion_contrast_weight: float = 0.0
+    motion_contrast_floor: float = 5.0e-4
 
 
 @dataclass
@@ -173,11 +181,14 @@ class TrainConfig:
         for key, value in probabilities.items():
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"config key '{key}' is a probability in [0, 1], got {value}")
-        for key in ("frame_difference_weight", "late_timestep_from", "relative_motion_weight"):
+        for key in ("frame_difference_weight", "late_timestep_from", "relative_motion_weight", "motion_contrast_weight"):
             if getattr(self.loss, key) < 0:
                 raise ConfigError(f"config key 'loss.{key}' must be >= 0, got {getattr(self.loss, key)}")
-        if self.loss.relative_motion_floor <= 0:
-            raise ConfigError(f"config key 'loss.relative_motion_floor' must be > 0, got {self.loss.relative_motion_floor}")
+        for key in ("relative_motion_floor", "motion_contrast_floor"):
+            if getattr(self.loss, key) <= 0:
+                raise ConfigError(f"config key 'loss.{key}' must be > 0, got {getattr(self.loss, key)}")
+        if self.loss.motion_contrast_weight and not self.data.partner_cache:
+            raise ConfigError("config key 'loss.motion_contrast_weight' needs 'data.partner_cache' (the motion partners' cache)")
         if len(self.optimizer.betas) != 2:
             raise ConfigError(f"config key 'optimizer.betas' needs two values, got {self.optimizer.betas}")
 
@@ -280,7 +291,8 @@ def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
         node[last] = value
     config = from_dict(TrainConfig, data)
     base = path.resolve().parent
-    for attr, holder in (("model", config), ("output_dir", config), ("cache", config.data), ("manifest", config.data)):
+    for attr, holder in (("model", config), ("output_dir", config), ("cache", config.data), ("manifest", config.data),
+                         ("partner_cache", config.data)):
         value = getattr(holder, attr)
         if value and not Path(value).is_absolute():  # paths in a config are relative to the config file
             setattr(holder, attr, os.path.normpath(base / value))

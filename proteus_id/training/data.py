@@ -22,25 +22,53 @@ class BadItem:
     reason: str
 
 
+REQUIRED = ("latents_mean", "image_latents_mean", "prompt_embeds", "identity_prompt_embeds", "id_cond", "motion_weight",
+            "face_weight")
+# what a clip's motion partner contributes (everything else, the reference and identity text, is the clip's own)
+PARTNER_KEYS = ("latents_mean", "latents_std", "prompt_embeds", "motion_weight", "face_weight")
+
+
 class CacheDataset(torch.utils.data.Dataset):
-    def __init__(self, cache: FeatureCache):
+    """Items of a feature cache; with `partners` (a cache of motion partners under the same ids) each item also
+    carries its partner's PARTNER_KEYS as "partner.<key>" and "has_partner". An item without a partner (a still
+    clip) is its own partner, with has_partner False, so batches keep one shape and the pair term skips it."""
+
+    def __init__(self, cache: FeatureCache, partners: FeatureCache | None = None):
         self.cache = cache
+        self.partners = partners
+        self.partner_index = {item.id: i for i, item in enumerate(partners.items)} if partners is not None else {}
 
     def __len__(self) -> int:
         return len(self.cache)
 
-    def __getitem__(self, index: int):
-        item = self.cache.items[index]
+    @staticmethod
+    def _load(cache: FeatureCache, index: int, item_id: str, what: str):
         from safetensors import SafetensorError
 
         try:
-            tensors = self.cache.load(index)
+            tensors = cache.load(index)
         except (OSError, ValueError, RuntimeError, SafetensorError) as err:  # missing/truncated shard: count it, never resample
-            return BadItem(item.id, f"{err.__class__.__name__}: {err}")
-        required = ("latents_mean", "image_latents_mean", "prompt_embeds", "identity_prompt_embeds", "id_cond", "motion_weight", "face_weight")
-        missing = [k for k in required if k not in tensors]
+            return BadItem(item_id, f"{what}{err.__class__.__name__}: {err}")
+        missing = [k for k in REQUIRED if k not in tensors]
         if missing:
-            return BadItem(item.id, f"cache item lacks {', '.join(missing)}")
+            return BadItem(item_id, f"{what}cache item lacks {', '.join(missing)}")
+        return tensors
+
+    def __getitem__(self, index: int):
+        item = self.cache.items[index]
+        tensors = self._load(self.cache, index, item.id, "")
+        if isinstance(tensors, BadItem) or self.partners is None:
+            if not isinstance(tensors, BadItem):
+                tensors["id"] = item.id
+            return tensors
+        partner_index = self.partner_index.get(item.id)
+        partner = tensors if partner_index is None else self._load(self.partners, partner_index, item.id, "partner: ")
+        if isinstance(partner, BadItem):
+            return partner
+        for key in PARTNER_KEYS:
+            if key in partner:
+                tensors[f"partner.{key}"] = partner[key]
+        tensors["has_partner"] = torch.tensor(partner_index is not None)
         tensors["id"] = item.id
         return tensors
 
@@ -77,6 +105,14 @@ class Collate:
             if key in good[0]:
                 batch[key] = torch.stack([i[key] for i in good])
         batch["id_cond"] = batch["id_cond"].reshape(len(good), 1, -1)
+        if "partner.prompt_embeds" in good[0]:
+            padded = [self._pad(i["partner.prompt_embeds"]) for i in good]
+            batch["partner.prompt_embeds"] = torch.stack([p for p, _ in padded])
+            batch["partner.prompt_mask"] = torch.stack([m for _, m in padded])
+            for key in PARTNER_KEYS + ("has_partner",):
+                name = key if key == "has_partner" else f"partner.{key}"
+                if key != "prompt_embeds" and name in good[0]:
+                    batch[name] = torch.stack([i[name] for i in good])
         batch["face_crops"] = [i["face_crop"] for i in good]  # sizes may differ per item: a list
         batch["null_prompt_embeds"], batch["null_prompt_mask"] = self.null_prompt[None], self.null_mask[None]
         batch["null_identity_prompt_embeds"] = self.null_identity[None]

@@ -31,6 +31,18 @@ walk costs: a still prediction of any moving clip pays about r. The per-clip div
 the term is again a positive quadratic form in the prediction; its optimum is the motion-energy-weighted conditional
 mean (within one prompt, slow clips weigh a little more than fast ones). It carries no SNR weight: it is a ratio
 already, and the place it is meant for is the middle and top of the noise range, where the prompt decides motion.
+
+Why a motion contrast term: the terms above still look at one clip at a time, where a face-level motion is a few
+hundredths of the error. Sampling with guidance against the prompt's mirrored motion (docs/toyworld.md) amplifies the
+*difference* between the model's predictions for two captions that differ only in their motion, a difference the
+loss never asks for directly. Given a clip a and its motion partner b (the same person, clothes, place, light and
+noise; only the motion and that phrase of the caption differ), both noised with the same noise at the same t, the term
+is ||e_a - e_b||^2 / (||m_a - m_b||^2 + floor) per pair (means over elements; e = x0_hat - x0, m the clips' latent
+means): what is shared (identity, clothes, background) cancels in e_a - e_b, and what is left is the error in the
+motion difference, divided by that difference's own size, so a smile against a still face counts as much as a walk
+against its mirror. Unlike the terms above it couples two predictions made from two inputs, so its optimum is not
+exactly the conditional mean of either: it is a regulariser that asks the two captions' predictions to differ the way
+the two clips do. No SNR weight, as for the relative motion term.
 """
 
 from __future__ import annotations
@@ -84,6 +96,15 @@ def relative_motion_error(x0_hat: torch.Tensor, x0: torch.Tensor, clean_mean: to
     missed = (error[:, 1:] - error[:, :-1]).pow(2).flatten(1).mean(dim=1)
     energy = (clean_mean[:, 1:] - clean_mean[:, :-1]).pow(2).flatten(1).mean(dim=1)
     return missed / (energy.to(missed.dtype) + floor)
+
+
+def motion_contrast_error(x0_hat_a: torch.Tensor, x0_a: torch.Tensor, x0_hat_b: torch.Tensor, x0_b: torch.Tensor,
+                          mean_a: torch.Tensor, mean_b: torch.Tensor, floor: float) -> torch.Tensor:
+    """(B,) mean((e_a - e_b)^2) / (mean((m_a - m_b)^2) + floor) per pair, e = x0_hat - x0, m the clips' latent means
+    (how much the two clips really differ, without the latent sampling noise); latents are (B, F, C, h, w)."""
+    missed = ((x0_hat_a - x0_a) - (x0_hat_b - x0_b)).pow(2).flatten(1).mean(dim=1)
+    difference = (mean_a - mean_b).pow(2).flatten(1).mean(dim=1)
+    return missed / (difference.to(missed.dtype) + floor)
 
 
 def reduce_loss(loss: torch.Tensor, face_weight: torch.Tensor | None) -> torch.Tensor:

@@ -22,7 +22,7 @@ import torch
 
 from ..errors import UserError
 from .config import ConfigError, TrainConfig
-from .loss import per_element_loss, reduce_loss, relative_motion_error, x0_prediction
+from .loss import motion_contrast_error, per_element_loss, reduce_loss, relative_motion_error, x0_prediction
 from .motion_weight import expand_over_channels
 
 logger = logging.getLogger("proteus_id")
@@ -201,11 +201,8 @@ class ProteusIDSpec:
         image = image * keep_image.view(-1, 1, 1, 1, 1).to(image.dtype)
         image_latents = torch.cat([image, image.new_zeros(batch_size, num_frames - 1, *image.shape[2:])], dim=1)
 
-        prompt, mask = batch["prompt_embeds"].float(), batch["prompt_mask"]
-        drop_prompt = (_uniform(rng, batch_size) < c.prompt_dropout).to(prompt.device)
-        if drop_prompt.any():
-            prompt = torch.where(drop_prompt.view(-1, 1, 1), batch["null_prompt_embeds"].float().expand_as(prompt), prompt)
-            mask = torch.where(drop_prompt.view(-1, 1), batch["null_prompt_mask"].expand_as(mask), mask)
+        drop_prompt = (_uniform(rng, batch_size) < c.prompt_dropout).to(batch["prompt_embeds"].device)
+        prompt, mask = self.captions(batch, drop_prompt)
         identity = batch["identity_prompt_embeds"].float()
         drop_identity = (_uniform(rng, batch_size) < c.identity_prompt_dropout).to(identity.device)
         if drop_identity.any():
@@ -214,8 +211,18 @@ class ProteusIDSpec:
         return {
             "image_latents": image_latents, "encoder_hidden_states": prompt, "encoder_hidden_mask": mask,
             "identity_prompt_embeds": identity, "id_cond": batch["id_cond"].float(),
-            "id_vit_hidden": [h.float() for h in batch["id_vit_hidden"]],
+            "id_vit_hidden": [h.float() for h in batch["id_vit_hidden"]], "prompt_dropped": drop_prompt,
         }
+
+    @staticmethod
+    def captions(batch: dict, drop_prompt: torch.Tensor, prefix: str = "") -> tuple[torch.Tensor, torch.Tensor]:
+        """The caption embeddings and mask of `batch` (prefix "partner." for the motion partners'), with the rows in
+        `drop_prompt` replaced by the empty prompt."""
+        prompt, mask = batch[f"{prefix}prompt_embeds"].float(), batch[f"{prefix}prompt_mask"]
+        if drop_prompt.any():
+            prompt = torch.where(drop_prompt.view(-1, 1, 1), batch["null_prompt_embeds"].float().expand_as(prompt), prompt)
+            mask = torch.where(drop_prompt.view(-1, 1), batch["null_prompt_mask"].expand_as(mask), mask)
+        return prompt, mask
 
     def rotary(self, num_frames: int, height: int, width: int, model_config):
         """The 3D RoPE tables the pipeline would build for this latent grid (the pipeline's own function)."""
@@ -276,6 +283,8 @@ class ProteusIDSpec:
 
     def training_loss(self, model, batch: dict, rng: torch.Generator, model_config) -> tuple[torch.Tensor, dict]:
         """One step's loss, top to bottom; the draw order is fixed (timesteps, noise, latents, conditions, branch)."""
+        if self.config.loss.motion_contrast_weight:
+            return self.paired_training_loss(model, batch, rng, model_config)
         x0 = self.latents(batch, rng)
         timesteps = self.sample_timesteps(x0.shape[0], rng)
         noise = torch.randn(x0.shape, generator=rng).to(x0.device)
@@ -284,3 +293,38 @@ class ProteusIDSpec:
         prediction = self.forward(model, noisy, timesteps, conds, model_config)
         return self.loss(batch, prediction, noisy, x0, timesteps, rng)
 
+
+    def paired_training_loss(self, model, batch: dict, rng: torch.Generator, model_config) -> tuple[torch.Tensor, dict]:
+        """Each clip and its motion partner in one forward pass (2B rows): the same latent draw, timestep, noise,
+        reference, identity text and dropouts, only the clip and its caption differ. The loss is the usual one over
+        all 2B rows plus loss.motion_contrast_weight times the motion contrast term over the pairs (loss.py); pairs
+        without a partner (still clips) or whose caption was dropped carry no contrast term."""
+        mean_a, mean_b = batch["latents_mean"].float(), batch["partner.latents_mean"].float()
+        x0_a, x0_b = mean_a, mean_b
+        if "latents_std" in batch:  # one posterior draw for both: the same eps, each clip's own mean and std
+            eps = torch.randn(mean_a.shape, generator=rng).to(mean_a.device)
+            x0_a = mean_a + batch["latents_std"].float() * eps
+            x0_b = mean_b + batch["partner.latents_std"].float() * eps
+        x0_a, x0_b = self._pad_frames(x0_a), self._pad_frames(x0_b)
+        n = x0_a.shape[0]
+        timesteps = self.sample_timesteps(n, rng)
+        noise = torch.randn(x0_a.shape, generator=rng).to(x0_a.device)
+        x0, both_t = torch.cat([x0_a, x0_b]), timesteps.repeat(2)
+        noisy = self.scheduler.add_noise(x0, noise.repeat(2, 1, 1, 1, 1), both_t)
+        conds = self.conditions(batch, rng, x0.shape[1])
+        partner_prompt, partner_mask = self.captions(batch, conds["prompt_dropped"], prefix="partner.")
+        paired = {key: torch.cat([value, value]) for key, value in conds.items() if torch.is_tensor(value)}
+        paired["encoder_hidden_states"] = torch.cat([conds["encoder_hidden_states"], partner_prompt])
+        paired["encoder_hidden_mask"] = torch.cat([conds["encoder_hidden_mask"], partner_mask])
+        paired["id_vit_hidden"] = [torch.cat([h, h]) for h in conds["id_vit_hidden"]]
+        prediction = self.forward(model, noisy, both_t, paired, model_config)
+
+        both = {key: torch.cat([batch[key], batch[f"partner.{key}"]]) for key in ("motion_weight", "face_weight", "latents_mean")}
+        loss, info = self.loss(both, prediction, noisy, x0, both_t, rng)
+        x0_hat = x0_prediction(self.scheduler, prediction.float(), noisy, both_t)
+        contrast = motion_contrast_error(x0_hat[:n], x0_a, x0_hat[n:], x0_b, self._pad_frames(mean_a),
+                                         self._pad_frames(mean_b), self.config.loss.motion_contrast_floor)
+        counted = (batch["has_partner"] & ~conds["prompt_dropped"]).to(contrast.dtype)
+        contrast = (contrast * counted).sum() / counted.sum().clamp_min(1.0)
+        info["motion_contrast"] = contrast.detach()  # a tensor: read only when logged
+        return loss + self.config.loss.motion_contrast_weight * contrast, info

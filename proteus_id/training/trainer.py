@@ -90,6 +90,7 @@ def train(config: TrainConfig, stop_at_step: int | None = None, resume: bool = T
     spec = spec_class(config, device)
     cache = FeatureCache(config.data.cache)
     spec.check_cache(cache)
+    partners = _partner_cache(config, cache, spec)
     model = spec.load_model()
     spec.set_trainable(model, config.mode)
     if config.gradient_checkpointing:
@@ -138,7 +139,7 @@ def train(config: TrainConfig, stop_at_step: int | None = None, resume: bool = T
         accelerator.init_trackers("proteus-id", config=_flat_hparams(config))
 
     collate = Collate(cache.settings["max_text_length"], cache.null_text())
-    dataset = CacheDataset(cache)
+    dataset = CacheDataset(cache, partners)
     batches_per_epoch = EpochBatches.batches_per_epoch(len(dataset), config.batch_size, accelerator.num_processes)
     validator = _make_validator(config, cache, device, accelerator)
     log_path = output / "train_log.jsonl"
@@ -226,6 +227,23 @@ def train(config: TrainConfig, stop_at_step: int | None = None, resume: bool = T
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return TrainResult(step=state.step, output_dir=output, losses=losses, stopped_early=stopped_early)
+
+
+def _partner_cache(config: TrainConfig, cache: FeatureCache, spec) -> FeatureCache | None:
+    """The motion partners' cache when the contrast term is on: made with the same settings as the clips' cache."""
+    if not config.loss.motion_contrast_weight:
+        return None
+    partners = FeatureCache(config.data.partner_cache)
+    spec.check_cache(partners)
+    differ = sorted(k for k in set(cache.settings) | set(partners.settings) if cache.settings.get(k) != partners.settings.get(k))
+    if differ:
+        raise UserError(f"partner cache {partners.root} was made with other settings than {cache.root} "
+                        f"({', '.join(differ)}); precompute both with the same config")
+    known = {item.id for item in cache.items}
+    if not any(item.id in known for item in partners.items):
+        raise UserError(f"no item of the partner cache {partners.root} has an id of {cache.root}: the partners are "
+                        f"paired by id (proteus-id toy render --contrast keeps the clips' ids)")
+    return partners
 
 
 def _export(accelerator, model, ema, folder: Path, config: TrainConfig) -> None:

@@ -136,3 +136,39 @@ def test_contrast_prompts_change_only_the_motion(kind):
     assert contrast_prompt("{person} rapidly looks away to the left.", "opposite") == "{person} rapidly looks away to the right."
     with pytest.raises(ValueError, match="contrast kind"):
         contrast_prompt("A man nods.", "reverse")
+
+
+def test_motion_partners_are_the_same_clip_with_only_the_motion_changed(tmp_path):
+    """The partner keeps the person, scene, per-clip randomness and wording; only the motion (and its phrase) change:
+    the first frame of a turn and of its mirror is the same picture, and the background does not change."""
+    import json
+
+    from proteus_id.toyworld.dataset import motion_partner, render_dataset
+
+    spec = make_clip(1000, 0, motion="turn left", speed="fast")
+    partner = motion_partner(spec, "opposite")
+    assert partner.scene.motion == "turn right" and partner.clip_id == spec.clip_id
+    assert partner.caption == contrast_prompt(spec.caption, "opposite") != spec.caption
+    assert {k: v for k, v in vars(partner.scene).items() if k != "motion"} == \
+           {k: v for k, v in vars(spec.scene).items() if k != "motion"}
+    clip, mirrored = render_clip(spec), render_clip(partner)
+    np.testing.assert_array_equal(clip.frames[0], mirrored.frames[0])
+    changed = np.abs(clip.frames[-1].astype(int) - mirrored.frames[-1]).max(axis=-1) > 8
+    assert changed.sum() > 50  # the head, turned the other way (91 of the 4,096 pixels change by more than 8)
+    background = ~(clip.person_masks | mirrored.person_masks)
+    differs = (clip.frames[background] != mirrored.frames[background]).any(axis=-1)
+    assert differs.mean() < 0.002  # only anti-aliased pixels at the mask's edge (34 of 41,643 here)
+    assert motion_partner(make_clip(1000, 0, motion="smile"), "opposite").scene.motion == "still"
+    assert motion_partner(make_clip(1000, 0, motion="walk right"), "still").scene.motion == "still"
+    assert motion_partner(make_clip(1000, 0, motion="still"), "opposite") is None
+
+    summary = render_dataset(tmp_path, identities=6, clips_per_identity=2, progress=False, contrast="opposite")
+    rows = [json.loads(line) for line in (tmp_path / "manifest.jsonl").read_text().splitlines()]
+    anchors = {s.clip_id: s for s in (make_clip(n, k) for n in identity_numbers("train", 6) for k in range(2))}
+    still = sum(s.scene.motion == "still" for s in anchors.values())
+    assert summary["skipped_still"] == still and summary["rows"] == len(rows) == 12 - still
+    for row in rows:
+        anchor = anchors[row["id"]]
+        assert row["caption"] == contrast_prompt(anchor.caption, "opposite")
+        assert row["identity_prompt"] == anchor.identity_prompt
+        assert row["meta"]["scene"]["motion"] != anchor.scene.motion
