@@ -1,6 +1,7 @@
 """`proteus-id toy ...`: the procedural identity world and the recipe of the shipped default model.
 
     proteus-id toy render --out DIR [--identities N --clips-per-identity K]   training clips (mp4) + manifest v1
+                          [--contrast opposite]                              ... or their motion partners (same ids)
     proteus-id toy sheet --out sheet.png                                      a contact sheet of the world
     proteus-id toy train-vae --out DIR                                        the CogVideoX VAE of the world
     proteus-id toy train-encoder --out DIR                                    the identity encoder (face backend "toyworld")

@@ -293,7 +293,6 @@ class ProteusIDSpec:
         prediction = self.forward(model, noisy, timesteps, conds, model_config)
         return self.loss(batch, prediction, noisy, x0, timesteps, rng)
 
-
     def paired_training_loss(self, model, batch: dict, rng: torch.Generator, model_config) -> tuple[torch.Tensor, dict]:
         """Each clip and its motion partner in one forward pass (2B rows): the same latent draw, timestep, noise,
         reference, identity text and dropouts, only the clip and its caption differ. The loss is the usual one over
