@@ -58,19 +58,13 @@ class CacheDataset(torch.utils.data.Dataset):
         item = self.cache.items[index]
         tensors = self._load(self.cache, index, item.id, "")
         if isinstance(tensors, BadItem) or self.partners is None:
-            if not isinstance(tensors, BadItem):
-                tensors["id"] = item.id
-            return tensors
+            return tensors if isinstance(tensors, BadItem) else {**tensors, "id": item.id}
         partner_index = self.partner_index.get(item.id)
         partner = tensors if partner_index is None else self._load(self.partners, partner_index, item.id, "partner: ")
-        if isinstance(partner, BadItem):
+        if isinstance(partner, BadItem):  # an unreadable partner makes the pair unusable: counted like any bad item
             return partner
-        for key in PARTNER_KEYS:
-            if key in partner:
-                tensors[f"partner.{key}"] = partner[key]
-        tensors["has_partner"] = torch.tensor(partner_index is not None)
-        tensors["id"] = item.id
-        return tensors
+        tensors.update({f"partner.{key}": partner[key] for key in PARTNER_KEYS if key in partner})
+        return {**tensors, "has_partner": torch.tensor(partner_index is not None), "id": item.id}
 
 
 class Collate:
@@ -109,9 +103,9 @@ class Collate:
             padded = [self._pad(i["partner.prompt_embeds"]) for i in good]
             batch["partner.prompt_embeds"] = torch.stack([p for p, _ in padded])
             batch["partner.prompt_mask"] = torch.stack([m for _, m in padded])
-            for key in PARTNER_KEYS + ("has_partner",):
-                name = key if key == "has_partner" else f"partner.{key}"
-                if key != "prompt_embeds" and name in good[0]:
+            stacked = [f"partner.{key}" for key in PARTNER_KEYS if key != "prompt_embeds"] + ["has_partner"]
+            for name in stacked:
+                if name in good[0]:
                     batch[name] = torch.stack([i[name] for i in good])
         batch["face_crops"] = [i["face_crop"] for i in good]  # sizes may differ per item: a list
         batch["null_prompt_embeds"], batch["null_prompt_mask"] = self.null_prompt[None], self.null_mask[None]

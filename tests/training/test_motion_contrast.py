@@ -167,3 +167,19 @@ def test_training_with_partners_logs_the_term_and_checks_the_cache(training_data
     keys["data"] = {"cache": str(cache), "partner_cache": str(other)}
     with pytest.raises(UserError, match="other settings.*flow_options"):
         train(load_config(write_config(tmp_path / "e.yaml", output_dir=str(tmp_path / "e"), **keys)))
+
+
+def test_an_unreadable_partner_makes_the_item_a_counted_bad_item(training_data, partner_cache, tmp_path):
+    import shutil
+
+    from proteus_id.training.cache import FeatureCache
+    from proteus_id.training.data import BadItem, CacheDataset
+
+    broken = tmp_path / "partners"
+    shutil.copytree(partner_cache, broken)
+    partners = FeatureCache(broken)
+    (broken / partners.items[0].shard).unlink()  # the shard holding the first partner is gone
+    dataset = CacheDataset(FeatureCache(training_data[2]), partners)
+    item = dataset[0]
+    assert isinstance(item, BadItem) and item.reason.startswith("partner: ") and item.id == partners.items[0].id
+    assert not isinstance(dataset[4], BadItem) and not dataset[4]["has_partner"]  # no partner: itself, not bad
