@@ -222,6 +222,14 @@ def _find_motion_phrase(text: str) -> tuple[str, int, re.Match] | None:
     return max(found, key=lambda f: f[2].end() - f[2].start(), default=None)
 
 
+def contrast_motion(motion: str, kind: str = "opposite") -> str:
+    """The motion a contrast of `kind` turns `motion` into: its mirror for turns, approaches and walks with kind
+    "opposite", else still (the one rule contrast_prompt writes into text and a motion partner renders)."""
+    if kind not in CONTRAST_KINDS:
+        raise ValueError(f"contrast kind must be one of {CONTRAST_KINDS}, got {kind!r}")
+    return OPPOSITE_MOTIONS[motion] if kind == "opposite" and motion in OPPOSITE_MOTIONS else "still"
+
+
 def contrast_prompt(text: str, kind: str = "opposite") -> str:
     """The same prompt with its motion changed, as a negative prompt that guidance steers away from: everything but
     the motion is the same on both sides, so guidance amplifies the motion and leaves clothes, place and light
@@ -232,15 +240,16 @@ def contrast_prompt(text: str, kind: str = "opposite") -> str:
     (turn left <-> turn right, move closer <-> move away, walk left <-> walk right); the other motions become still.
     A prompt that already holds still, or names no motion of the world, is returned unchanged (guidance against
     itself is no guidance)."""
-    if kind not in CONTRAST_KINDS:
+    if kind not in CONTRAST_KINDS:  # also when the text names no motion
         raise ValueError(f"contrast kind must be one of {CONTRAST_KINDS}, got {kind!r}")
     found = _find_motion_phrase(text)
     if found is None or found[0] == "still":
         return text
     motion, index, m = found
     before, after = text[: m.start()], text[m.end():]
-    if kind == "opposite" and motion in OPPOSITE_MOTIONS:  # the mirror phrase at the same index: same wording
-        replacement = MOTION_WORDS[OPPOSITE_MOTIONS[motion]][index].format(pos=m.groupdict().get("pos") or "their")
+    target = contrast_motion(motion, kind)
+    if target != "still":  # the mirror phrase at the same index: same wording
+        replacement = MOTION_WORDS[target][index].format(pos=m.groupdict().get("pos") or "their")
         return before + replacement + after
     # still has no speed: drop the speed word written after the verb, or else the one written before it
     speed_after = re.match(r" (?:" + _ANY_SPEED_WORD + r")\b", after, flags=re.IGNORECASE)

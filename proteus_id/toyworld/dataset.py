@@ -49,14 +49,11 @@ def motion_partner(spec: ClipSpec, kind: str = "opposite") -> ClipSpec | None:
     """The clip with only its motion changed (see the module docstring), or None when that is the clip itself."""
     import dataclasses
 
-    from .captions import CONTRAST_KINDS, OPPOSITE_MOTIONS, contrast_prompt, parse_prompt
+    from .captions import contrast_motion, contrast_prompt, parse_prompt
 
-    if kind not in CONTRAST_KINDS:
-        raise ValueError(f"unknown contrast kind {kind!r}; one of {', '.join(CONTRAST_KINDS)}")
-    motion = spec.scene.motion
-    if motion == "still":
+    partner_motion = contrast_motion(spec.scene.motion, kind)
+    if spec.scene.motion == "still":
         return None
-    partner_motion = OPPOSITE_MOTIONS.get(motion, "still") if kind == "opposite" else "still"
     text = contrast_prompt(spec.caption, kind)
     if parse_prompt(text).get("motion", "still") != partner_motion:  # the caption tables and the scene disagree
         raise ValueError(f"{spec.clip_id}: the contrast caption {text!r} does not read as {partner_motion!r}")
