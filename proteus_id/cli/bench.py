@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..pipeline.options import IDENTITY_GUIDANCE_NEGATIVES
 from .evaluate import add_evaluation_arguments
 
 
@@ -20,6 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gen.add_argument("--guidance-scale", type=float, default=6.0, help="text CFG scale (default 6.0)")
     gen.add_argument("--guidance-interval", type=float, nargs=2, metavar=("LO", "HI"),
                      help="text guidance only at steps with LO <= timestep <= HI (default: every step)")
+    gen.add_argument("--identity-guidance", type=float, default=0.0,
+                     help="identity guidance scale (default 0: off, as released; see proteus-id generate --help)")
+    gen.add_argument("--identity-guidance-negative", default="face_latent", choices=IDENTITY_GUIDANCE_NEGATIVES,
+                     help="what identity guidance's negative prediction lacks (default face_latent)")
     gen.add_argument("--seed", type=int, default=42, help="seed for every job (default 42, as released)")
     gen.add_argument("--height", type=int, help="video height (default: the model's)")
     gen.add_argument("--width", type=int, help="video width (default: the model's)")
@@ -46,10 +51,12 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("this build ships no default model: give --model DIR (a model folder in the released layout)")
     if args.steps < 1:
         raise UserError(f"--steps must be at least 1, got {args.steps}")
-    from .generate_jobs import check_guidance_interval
+    from .generate_jobs import check_guidance_interval, check_identity_guidance
 
+    check_identity_guidance(args.identity_guidance, args.identity_guidance_negative)
     settings = GenerationSettings(
         steps=args.steps, guidance_scale=args.guidance_scale, guidance_interval=check_guidance_interval(args.guidance_interval),
+        identity_guidance_scale=args.identity_guidance, identity_guidance_negative=args.identity_guidance_negative,
         seed=args.seed, height=args.height, width=args.width,
         num_frames=args.num_frames, fps=args.fps, dtype=args.dtype, face_backend=args.face_backend,
     )

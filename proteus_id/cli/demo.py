@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=42, help="random seed (default 42, as released; 0 is a seed)")
     parser.add_argument("--steps", type=int, help="denoising steps (default: the shipped model's recommendation)")
     parser.add_argument("--guidance", type=float, help="text guidance scale (default: the model's recommendation)")
+    parser.add_argument("--identity-guidance", type=float,
+                        help="identity guidance scale, 0 = off (default: the model's recommendation)")
     parser.add_argument("--display-scale", type=int, default=4,
                         help="enlarge the video and preview this many times for viewing (default 4; 1 = native size)")
     parser.add_argument("--preview-frames", type=int, default=6, help="frames shown beside the reference (default 6)")
@@ -75,11 +77,13 @@ def run(args: argparse.Namespace) -> int:
     identity_prompt = jobs_mod.check_prompt(args.identity_prompt or face["identity_prompt"], "--identity-prompt")
     started = time.perf_counter()
     video, reference, settings = generate_example(model_dir, face["path"], prompt, identity_prompt, args.seed,
-                                                  steps=args.steps, guidance=args.guidance)
+                                                  steps=args.steps, guidance=args.guidance,
+                                                  identity_guidance=args.identity_guidance)
     write_outputs(video, reference, out, settings["fps"], args.display_scale, args.preview_frames,
                   title=f"{face['name']}: {prompt}")
     print(f"wrote {out} and {out.with_suffix('.png')} ({face['name']}, seed {args.seed}, {settings['steps']} steps, "
-          f"guidance {settings['guidance']:g}{_interval_text(settings['guidance_interval'])}; "
+          f"guidance {settings['guidance']:g}{_interval_text(settings['guidance_interval'])}"
+          f"{_identity_guidance_text(settings)}; "
           f"{time.perf_counter() - started:.1f} s)")
     print(f"prompt: {prompt}\nidentity prompt: {identity_prompt}")
     if settings["negative_prompt"] and settings["guidance"] > 1:
@@ -91,8 +95,13 @@ def _interval_text(interval: list[float] | None) -> str:
     return "" if interval is None else f" at timesteps {interval[0]:g}-{interval[1]:g}"
 
 
+def _identity_guidance_text(settings: dict) -> str:
+    scale = settings["identity_guidance"]
+    return f", identity guidance {scale:g} against {settings['identity_guidance_negative']}" if scale > 0 else ""
+
+
 def generate_example(model_dir: Path, image: Path, prompt: str, identity_prompt: str, seed: int,
-                     steps: int | None = None, guidance: float | None = None):
+                     steps: int | None = None, guidance: float | None = None, identity_guidance: float | None = None):
     """Frames (F, H, W, 3) in [0, 1], the reference crop (uint8) and the settings used."""
     import numpy as np
 
@@ -101,7 +110,8 @@ def generate_example(model_dir: Path, image: Path, prompt: str, identity_prompt:
     from ..pipeline.pipeline import ProteusIDPipeline
 
     folder = inspect_model_folder(model_dir)
-    settings = argparse.Namespace(steps=steps, guidance=guidance, fps=None, guidance_interval=None, motion_contrast=None)
+    settings = argparse.Namespace(steps=steps, guidance=guidance, fps=None, guidance_interval=None, motion_contrast=None,
+                                  identity_guidance=identity_guidance, identity_guidance_negative=None)
     from .generate_jobs import check_guidance_interval, check_numbers, fill_generation_defaults, negative_prompt_for
 
     fill_generation_defaults(settings, folder)
@@ -113,7 +123,9 @@ def generate_example(model_dir: Path, image: Path, prompt: str, identity_prompt:
     result = pipe(image=features.face_crop, prompt=prompt, negative_prompt=settings.negative_prompt,
                   identity_prompt=identity_prompt, id_cond=features.id_cond,
                   id_vit_hidden=features.id_vit_hidden, seed=seed, num_inference_steps=settings.steps,
-                  guidance_scale=settings.guidance, guidance_interval=settings.guidance_interval, output_type="np")
+                  guidance_scale=settings.guidance, guidance_interval=settings.guidance_interval,
+                  identity_guidance_scale=settings.identity_guidance,
+                  identity_guidance_negative=settings.identity_guidance_negative, output_type="np")
     return result.frames[0], np.asarray(features.face_crop.convert("RGB")), vars(settings)
 
 

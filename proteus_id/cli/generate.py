@@ -12,6 +12,8 @@ import logging
 import sys
 from pathlib import Path
 
+from .generate_jobs import IDENTITY_GUIDANCE_NEGATIVES
+
 logger = logging.getLogger("proteus_id")
 
 
@@ -42,6 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--motion-contrast", choices=["off", "still", "opposite"],
                      help="with no negative prompt given, guide away from the same prompt with its motion held still "
                           "or mirrored (the toy model's vocabulary; default: the model's recommendation, else off)")
+    how.add_argument("--identity-guidance", type=float,
+                     help="identity guidance scale: also push away from the prediction without the face latent "
+                          "(0 = off, as released; default: the model's recommendation)")
+    how.add_argument("--identity-guidance-negative", choices=IDENTITY_GUIDANCE_NEGATIVES,
+                     help="what identity guidance's negative prediction lacks: face_latent (zero face latent, as "
+                          "training's image dropout; default), identity_prompt (empty identity prompt, as its dropout), "
+                          "both, or branch (the whole face branch off, never seen in training)")
     how.add_argument("--seed", type=int, help="random seed (0 is a seed; default: a random one, printed)")
     how.add_argument("--fps", type=int, help="frame rate of the file (default: the model's, else 8)")
     how.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
@@ -287,7 +296,8 @@ def _generate_one(pipe, job: _Prepared, f, height: int, width: int, frames: int,
         image=f.face_crop, prompt=job.prompt, identity_prompt=job.identity_prompt, negative_prompt=negative,
         id_cond=f.id_cond, id_vit_hidden=f.id_vit_hidden, kps_cond=f.keypoints, seed=seed, num_frames=frames,
         height=height, width=width, num_inference_steps=args.steps, guidance_scale=args.guidance, output_type="np",
-        guidance_interval=args.guidance_interval,
+        guidance_interval=args.guidance_interval, identity_guidance_scale=args.identity_guidance,
+        identity_guidance_negative=args.identity_guidance_negative,
     )
     if job.out.exists():
         logger.info("%s exists and is replaced", job.out)

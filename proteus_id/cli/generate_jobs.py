@@ -19,6 +19,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..pipeline.options import IDENTITY_GUIDANCE_NEGATIVES
+
 from ..errors import UserError
 from ..pipeline.folder import ModelFolder, ModelFolderError
 
@@ -94,6 +96,12 @@ def fill_generation_defaults(args, folder: ModelFolder) -> None:
         args.guidance_interval = [float(x) for x in recommended["guidance_interval"]]
     if getattr(args, "motion_contrast", None) is None:
         args.motion_contrast = recommended.get("motion_contrast", "off")
+    # identity guidance (ours; off as released) and what its negative prediction lacks
+    if getattr(args, "identity_guidance", None) is None:
+        args.identity_guidance = float(recommended.get("identity_guidance", 0.0))
+    if getattr(args, "identity_guidance_negative", None) is None:
+        args.identity_guidance_negative = recommended.get("identity_guidance_negative", "face_latent")
+    check_identity_guidance(args.identity_guidance, args.identity_guidance_negative)
     if args.motion_contrast not in MOTION_CONTRASTS:
         raise UserError(f"motion contrast must be one of {', '.join(MOTION_CONTRASTS)}, got {args.motion_contrast!r}")
 
@@ -122,6 +130,13 @@ def check_guidance_interval(interval) -> list[float] | None:
         return list(pipeline_check(interval))
     except ValueError as err:
         raise UserError(f"--guidance-interval: {err}".replace("guidance_interval ", "")) from None
+
+
+def check_identity_guidance(scale: float, negative: str) -> None:
+    if not scale >= 0:  # also catches nan
+        raise UserError(f"--identity-guidance must be >= 0 (0 turns it off), got {scale}")
+    if negative not in IDENTITY_GUIDANCE_NEGATIVES:
+        raise UserError(f"--identity-guidance-negative must be one of {', '.join(IDENTITY_GUIDANCE_NEGATIVES)}, got {negative!r}")
 
 
 def check_numbers(steps: int, guidance: float, fps: int) -> None:

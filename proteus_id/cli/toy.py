@@ -99,6 +99,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--motion-contrast", choices=("off", "still", "opposite"),
                    help="recommended negative prompt when none is given: the prompt with its motion held still or "
                         "mirrored (written into model_index.json)")
+    p.add_argument("--identity-guidance", type=float,
+                   help="recommended identity guidance (against the zeroed face latent), written into model_index.json")
     p.add_argument("--half", action="store_true",
                    help="store the transformer in float16 (half the bytes; loaded back to float32 on the CPU)")
 

@@ -35,6 +35,8 @@ class GenerationSettings:
     steps: int = 50
     guidance_scale: float = 6.0
     guidance_interval: list[float] | None = None  # [lo, hi]: text guidance only at lo <= t <= hi (None: every step)
+    identity_guidance_scale: float = 0.0  # ours, off as released (the pipeline's identity guidance)
+    identity_guidance_negative: str = "face_latent"
     seed: int = 42  # the release's default; every job uses it, so reruns reproduce videos
     height: int | None = None  # None: the model's own size (transformer config)
     width: int | None = None
@@ -67,8 +69,9 @@ def check_run_record(run_dir: Path, model_dir: Path, settings: GenerationSetting
             old_settings = dict(old.get("settings") or {})
         except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError, ValueError) as err:
             raise UserError(f"{path} is unreadable ({err}); delete {run_dir} to start over, or give a new --out")
-        changed = [f"{k} {old_settings.get(k)!r} -> {v!r}" for k, v in record["settings"].items()
-                   if old_settings.get(k) != v]
+        defaults = asdict(GenerationSettings())  # a record older than a setting holds its default
+        changed = [f"{k} {old_settings.get(k, defaults[k])!r} -> {v!r}" for k, v in record["settings"].items()
+                   if old_settings.get(k, defaults[k]) != v]
         if old.get("model_identity") != record["model_identity"]:
             changed.insert(0, f"model weights ({old.get('model')} -> {model_dir})")
         if changed:
@@ -158,6 +161,7 @@ class Generator:
             identity_prompt=job.identity.identity_prompt,
             id_cond=feats.id_cond, id_vit_hidden=feats.id_vit_hidden, kps_cond=feats.keypoints,
             num_inference_steps=s.steps, guidance_scale=s.guidance_scale, guidance_interval=s.guidance_interval, seed=s.seed,
+            identity_guidance_scale=s.identity_guidance_scale, identity_guidance_negative=s.identity_guidance_negative,
             height=s.height, width=s.width, num_frames=s.num_frames, output_type="np",
         )
         return out.frames[0]

@@ -12,8 +12,11 @@ The denoising loop, top to bottom:
 
 Classifier-free guidance is on the text only, as released: both rows get the same fused tokens, TAII tokens and
 face latent; only the prompt tokens differ. `identity_guidance_scale` (ours, off by default) adds a third term
-pushing away from a branch without identity (fused slots zero, no TAII injection):
+pushing away from a prediction without (part of) the identity:
     v = v_uncond + g (v_text - v_uncond) + g_id (v_text - v_text_without_identity)
+`identity_guidance_negative` says what that prediction lacks (`options.IDENTITY_GUIDANCE_NEGATIVES`): by default the
+face latent, zeroed as training's image dropout zeroes it, so the model has learnt that prediction; "branch" (the
+whole face branch off) is a state training never shows.
 `guidance_interval=(lo, hi)` (ours, off by default) applies the text guidance only at steps with lo <= t <= hi and
 runs the text rows alone elsewhere (Kynkaanniemi et al. 2024, "Applying guidance in a limited interval"): the
 layout and the motion are decided at the top of the noise range, the face's details lower down, where guidance
@@ -47,6 +50,7 @@ from diffusers.video_processor import VideoProcessor
 
 from ..model.transformer import ProteusIDTransformer3DModel
 from . import folder as model_folder
+from .options import IDENTITY_GUIDANCE_NEGATIVES
 from .text import encode_text
 
 logger = logging.getLogger("proteus_id")
@@ -147,6 +151,21 @@ class ProteusIDPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         return encode_text(self.tokenizer, self.text_encoder, prompts, max_length, device, dtype, room, what)
 
+    def _prediction_without_identity(self, negative: str, latents, image_latents, t, prompt_embeds, prompt_mask, ofs,
+                                     rotary, attention_kwargs, id_cond, id_vit_hidden, fused_tokens, fused_without_text):
+        """The prompt rows' prediction without the part of the identity `negative` names (identity guidance)."""
+        common = dict(encoder_hidden_states=prompt_embeds, encoder_hidden_mask=prompt_mask, timestep=t.expand(latents.shape[0]),
+                      ofs=ofs, image_rotary_emb=rotary, attention_kwargs=attention_kwargs, return_dict=False)
+        if negative == "branch":
+            return self.transformer(hidden_states=torch.cat([latents, image_latents], dim=2), use_identity=False,
+                                    **common)[0].float()
+        if "face_latent" in negative:
+            image_latents = torch.zeros_like(image_latents)
+        if fused_without_text is not None:
+            fused_tokens = fused_without_text
+        return self.transformer(hidden_states=torch.cat([latents, image_latents], dim=2), id_cond=id_cond,
+                                id_vit_hidden=id_vit_hidden, is_infer=True, fused_tokens=fused_tokens, **common)[0].float()
+
     def prepare_image_latents(
         self,
         image: torch.Tensor,
@@ -239,6 +258,7 @@ class ProteusIDPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         guidance_interval: tuple[float, float] | None = None,
         guidance_rescale: float = 0.0,
         identity_guidance_scale: float = 0.0,
+        identity_guidance_negative: str = "face_latent",
         num_videos_per_prompt: int = 1,
         eta: float = 0.0,
         generator: torch.Generator | list[torch.Generator] | None = None,
@@ -283,6 +303,9 @@ class ProteusIDPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         self._num_timesteps = 0
         do_cfg = guidance_scale > 1.0
         use_id_guidance = identity_guidance_scale > 0.0
+        if identity_guidance_negative not in IDENTITY_GUIDANCE_NEGATIVES:
+            raise ValueError(f"identity_guidance_negative must be one of {', '.join(IDENTITY_GUIDANCE_NEGATIVES)}, "
+                             f"got {identity_guidance_negative!r}")
 
         # 1. prompts -> embeddings (+ masks); batch = prompts x videos per prompt
         room = max_sequence_length - cfg.FT_num_querie
@@ -335,6 +358,11 @@ class ProteusIDPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
             id_cond, id_vit_hidden = per_video(id_cond), [per_video(h) for h in id_vit_hidden]
             identity_prompt_embeds = per_video(identity_prompt_embeds)
         fused_tokens = self.transformer.encode_identity(identity_prompt_embeds, id_cond, id_vit_hidden)
+        fused_without_text = None  # the negative of identity guidance against the empty identity prompt
+        if use_id_guidance and "identity_prompt" in identity_guidance_negative:
+            null_identity, _ = self.encode_prompts([""], max_identity_length, device, dtype, what="identity prompt")
+            fused_without_text = self.transformer.encode_identity(
+                null_identity.expand_as(identity_prompt_embeds), id_cond, id_vit_hidden)
         if do_cfg and fused_tokens.shape[0] > 1:  # rows [negative ; positive] share the identity
             id_cond, fused_tokens = id_cond.repeat(2, 1, 1), fused_tokens.repeat(2, 1, 1)
             id_vit_hidden = [h.repeat(2, 1, 1) for h in id_vit_hidden]
@@ -405,12 +433,11 @@ class ProteusIDPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
                 else:
                     v_cond = v
                 if use_id_guidance:
-                    v_without_id = self.transformer(
-                        hidden_states=torch.cat([self.scheduler.scale_model_input(latents, t), image_latents], dim=2),
-                        encoder_hidden_states=prompt_embeds, encoder_hidden_mask=prompt_embeds_mask,
-                        timestep=t.expand(batch), ofs=ofs, image_rotary_emb=rotary, attention_kwargs=attention_kwargs,
-                        return_dict=False, use_identity=False,
-                    )[0].float()
+                    v_without_id = self._prediction_without_identity(
+                        identity_guidance_negative, self.scheduler.scale_model_input(latents, t), image_latents, t,
+                        prompt_embeds, prompt_embeds_mask, ofs, rotary, attention_kwargs,
+                        text_rows(id_cond), [text_rows(h) for h in id_vit_hidden], text_rows(fused_tokens),
+                        fused_without_text)
                     v = v + identity_guidance_scale * (v_cond - v_without_id)
 
                 if isinstance(self.scheduler, CogVideoXDPMScheduler):

@@ -142,7 +142,14 @@ def cmd_ship(args: argparse.Namespace) -> int:
 
         interval = check_guidance_interval(args.guidance_interval)
         defaults = {k: v for k, v in (("steps", args.steps), ("guidance", args.guidance), ("guidance_interval", interval),
-                                      ("motion_contrast", args.motion_contrast)) if v is not None}
+                                      ("motion_contrast", args.motion_contrast),
+                                      ("identity_guidance", args.identity_guidance)) if v is not None}
+        if defaults.get("identity_guidance"):
+            from ..cli.generate_jobs import check_identity_guidance
+
+            check_identity_guidance(defaults["identity_guidance"], "face_latent")
+            defaults["identity_guidance_negative"] = "face_latent"
+
         path = ship.ship_model(args.model, args.transformer, args.card, generation_defaults=defaults or None,
                                half=args.half)
         print(f"model: {path} ({ship.folder_megabytes(path):.1f} MB)")

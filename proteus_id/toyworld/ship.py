@@ -52,7 +52,8 @@ def _replace_dir(staged: Path, final: Path) -> None:
 def ship_model(model_dir: str | Path, transformer_dir: str | Path, card: str | Path | None = None,
                out: Path = DEFAULT_MODEL_DIR, generation_defaults: dict | None = None, half: bool = False) -> Path:
     """Copy a trained model folder (its transformer replaced by `transformer_dir`, e.g. the EMA export) to `out`.
-    `generation_defaults` ({"steps", "guidance", "guidance_interval", "motion_contrast", "fps"}) go into
+    `generation_defaults` ({"steps", "guidance", "guidance_interval", "motion_contrast", "identity_guidance",
+    "identity_guidance_negative", "fps"}) go into
     model_index.json: `generate` and `demo` use them when the user gives none. `half` stores the transformer's float32
     tensors in float16 (half the bytes; the loader computes in float32 again when no dtype is asked for)."""
     model_dir, transformer_dir = Path(model_dir), Path(transformer_dir)

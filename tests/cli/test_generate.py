@@ -118,7 +118,8 @@ def test_settings_left_out_come_from_the_model_folder(tiny_model_dir, features_f
 
     model = model_with_spec(tmp_path / "model", tiny_model_dir, spec=None)
     index = json.loads((model / "model_index.json").read_text()) if (model / "model_index.json").is_file() else {}
-    index["generation_defaults"] = {"steps": 1, "guidance": 2.0, "guidance_interval": [500, 1000], "fps": 5}
+    index["generation_defaults"] = {"steps": 1, "guidance": 2.0, "guidance_interval": [500, 1000], "fps": 5,
+                                    "identity_guidance": 1.5}
     (model / "model_index.json").write_text(json.dumps(index))
     calls = []
     real_call = ProteusIDPipeline.__call__
@@ -128,9 +129,15 @@ def test_settings_left_out_come_from_the_model_folder(tiny_model_dir, features_f
     assert main([*common, "--out", str(tmp_path / "a.mp4")]) == 0, capsys.readouterr().err
     assert read_video(tmp_path / "a.mp4")[1] == 5
     assert calls[-1]["guidance_interval"] == [500.0, 1000.0] and calls[-1]["num_inference_steps"] == 1
+    assert (calls[-1]["identity_guidance_scale"], calls[-1]["identity_guidance_negative"]) == (1.5, "face_latent")
     assert main([*common, "--fps", "12", "--guidance-interval", "0", "1000", "--out", str(tmp_path / "b.mp4")]) == 0
     assert read_video(tmp_path / "b.mp4")[1] == 12
     assert calls[-1]["guidance_interval"] == [0.0, 1000.0] and calls[-1]["guidance_scale"] == 2.0
+    assert main([*common, "--identity-guidance", "0", "--out", str(tmp_path / "c.mp4")]) == 0
+    assert calls[-1]["identity_guidance_scale"] == 0.0
+    assert main([*common, "--identity-guidance", "-1", "--out", str(tmp_path / "d.mp4")]) == 2
+    assert "--identity-guidance must be >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "d.mp4").exists()
 
 
 def test_a_job_negative_prompt_replaces_the_command_one(tmp_path):
@@ -154,7 +161,8 @@ def test_a_job_negative_prompt_replaces_the_command_one(tmp_path):
     seen = []
     frames = np.zeros((9, 32, 32, 3), dtype=np.float32)
     pipe = lambda **kwargs: seen.append(kwargs["negative_prompt"]) or SimpleNamespace(frames=[frames])
-    args = SimpleNamespace(negative_prompt="blurry", steps=1, guidance=3.0, guidance_interval=None, fps=8, motion_contrast="off")
+    args = SimpleNamespace(negative_prompt="blurry", steps=1, guidance=3.0, guidance_interval=None, fps=8, motion_contrast="off",
+                           identity_guidance=0.0, identity_guidance_negative="face_latent")
     features = SimpleNamespace(face_crop=None, id_cond=None, id_vit_hidden=None, keypoints=None)
     for job in read:
         prepared = generate._Prepared(job, job.prompt, "a man", 1, tmp_path / job.out, None)

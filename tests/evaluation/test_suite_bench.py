@@ -160,6 +160,15 @@ def test_bench_generates_evaluates_and_resumes(tiny_model_dir, two_entry_suite, 
         with pytest.raises(UserError, match=r"\(guidance_interval None -> \[800.0, 1000.0\]\)"):
             run_bench(tiny_model_dir, two_entry_suite, run, replace(settings, guidance_interval=[800.0, 1000.0]), config,
                       progress=False)
+        with pytest.raises(UserError, match=r"\(identity_guidance_scale 0.0 -> 2.0\)"):
+            run_bench(tiny_model_dir, two_entry_suite, run, replace(settings, identity_guidance_scale=2.0), config,
+                      progress=False)
+        # a run recorded before a setting existed holds that setting's default: it resumes
+        record = json.loads((run / "run.json").read_text())
+        del record["settings"]["identity_guidance_scale"], record["settings"]["identity_guidance_negative"]
+        (run / "run.json").write_text(json.dumps(record))
+        run_bench(tiny_model_dir, two_entry_suite, run, settings, config, progress=False)
+        assert [v.stat().st_mtime_ns for v in videos] == stamps
         import shutil
 
         from safetensors.torch import load_file, save_file
@@ -224,13 +233,14 @@ def test_a_prompt_negative_reaches_the_pipeline_with_the_person_filled_in(tmp_pa
 
     calls = []
     generator = object.__new__(Generator)  # the pipeline and the face backend replaced by recorders
-    generator.settings = GenerationSettings(steps=2, guidance_scale=3.0)
+    generator.settings = GenerationSettings(steps=2, guidance_scale=3.0, identity_guidance_scale=1.5)
     generator.pipe = lambda **kwargs: calls.append(kwargs) or SimpleNamespace(frames=[None])
     generator._features = {"a": SimpleNamespace(face_crop=None, id_cond=None, id_vit_hidden=None, keypoints=None)}
     generator.generate(left)
     generator.generate(plain)
     assert [c["negative_prompt"] for c in calls] == ["A woman turns to the right", ""]
     assert [c["prompt"] for c in calls] == ["A woman turns to the left", "A woman waves"]
+    assert {(c["identity_guidance_scale"], c["identity_guidance_negative"]) for c in calls} == {(1.5, "face_latent")}
     rows = manifest_rows(suite, tmp_path / "run")
     assert rows[0]["negative_prompt"] == "A woman turns to the right" and "negative_prompt" not in rows[1]
 

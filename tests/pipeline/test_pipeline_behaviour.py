@@ -59,6 +59,68 @@ def test_identity_guidance_is_off_by_default_and_changes_output_when_on(pipe):
     assert np.abs(base - run(pipe, seed=0, identity_guidance_scale=2.0)).max() > 1e-4
 
 
+def _record_transformer_calls(pipe, **kwargs):
+    calls = []
+    hook = pipe.transformer.register_forward_hook(
+        lambda _module, _args, kw, _out: calls.append({k: kw.get(k) for k in ("hidden_states", "fused_tokens", "use_identity")}),
+        with_kwargs=True)
+    try:
+        run(pipe, seed=0, num_inference_steps=1, **kwargs)
+    finally:
+        hook.remove()
+    return calls
+
+
+@pytest.mark.parametrize("negative", ["face_latent", "identity_prompt", "face_latent+identity_prompt"])
+def test_identity_guidance_against_a_trained_dropout_drops_only_that_condition(pipe, negative):
+    guided, without = _record_transformer_calls(pipe, identity_guidance_scale=2.0, identity_guidance_negative=negative)
+    assert guided["hidden_states"].shape[0] == 2 and without["hidden_states"].shape[0] == 1  # [negative ; text] rows
+    cond = {"hidden_states": guided["hidden_states"][1:], "fused_tokens": guided["fused_tokens"]}
+    channels = pipe.transformer.config.in_channels // 2
+    assert torch.equal(cond["hidden_states"][:, :, :channels], without["hidden_states"][:, :, :channels])
+    cond_face, without_face = cond["hidden_states"][:, :, channels:], without["hidden_states"][:, :, channels:]
+    assert cond_face.abs().max() > 0
+    if "face_latent" in negative:
+        assert torch.count_nonzero(without_face) == 0
+    else:
+        assert torch.equal(cond_face, without_face)
+    if "identity_prompt" in negative:  # MIF re-run with the empty identity prompt, as training's dropout feeds it
+        id_cond, vit = tiny_identity_features(seed=1)
+        null, _ = pipe.encode_prompts([""], 32, torch.device("cpu"), torch.float32, what="identity prompt")
+        expected = pipe.transformer.encode_identity(null, id_cond, vit)
+        assert torch.allclose(without["fused_tokens"], expected, atol=1e-6)
+        assert (without["fused_tokens"] - cond["fused_tokens"]).abs().max() > 1e-4
+    else:
+        assert torch.equal(without["fused_tokens"], cond["fused_tokens"])
+    assert without["use_identity"] is None  # the branch itself stays on
+
+
+def test_identity_guidance_adds_scale_times_the_difference_of_the_two_predictions(pipe):
+    outputs = []
+    hook = pipe.transformer.register_forward_hook(lambda _m, _a, out: outputs.append(out[0].clone()))
+    captured = {}
+    real_step = pipe.scheduler.step
+
+    def step(v, *args, **kwargs):
+        captured["v"] = v.clone()
+        return real_step(v, *args, **kwargs)
+
+    pipe.scheduler.step = step
+    try:
+        run(pipe, seed=0, num_inference_steps=1, guidance_scale=1.0, identity_guidance_scale=1.5,
+            identity_guidance_negative="face_latent")
+    finally:
+        hook.remove()
+        del pipe.scheduler.step
+    v_cond, v_without = outputs
+    assert torch.allclose(captured["v"], v_cond + 1.5 * (v_cond - v_without), atol=1e-6)
+
+
+def test_identity_guidance_negative_is_checked(pipe):
+    with pytest.raises(ValueError, match="identity_guidance_negative"):
+        run(pipe, seed=0, identity_guidance_scale=1.0, identity_guidance_negative="face")
+
+
 def test_guidance_interval_guides_only_inside_it_and_runs_the_text_rows_alone_elsewhere(pipe):
     rows_per_step = []
     hook = pipe.transformer.register_forward_hook(
