@@ -57,8 +57,13 @@ def test_toy_ship_writes_the_recommended_sampling(tmp_path, monkeypatch, capsys)
     real = ship.ship_model
     monkeypatch.setattr(ship, "ship_model", lambda *a, **k: real(*a, **{**k, "out": tmp_path / "shipped"}))
     code = main(["toy", "ship", "--model", str(model), "--transformer", str(model / "transformer"), "--steps", "25",
-                 "--guidance", "3", "--guidance-interval", "0", "500", "--motion-contrast", "opposite"])
+                 "--guidance", "3", "--guidance-interval", "0", "500", "--motion-contrast", "opposite",
+                 "--identity-guidance", "2"])
     assert code == 0, capsys.readouterr().err
     index = json.loads((tmp_path / "shipped" / "model_index.json").read_text())
     assert index["generation_defaults"] == {"steps": 25, "guidance": 3.0, "guidance_interval": [0.0, 500.0],
-                                            "motion_contrast": "opposite"}
+                                            "motion_contrast": "opposite", "identity_guidance": 2.0,
+                                            "identity_guidance_negative": "face_latent"}
+    code = main(["toy", "ship", "--model", str(model), "--transformer", str(model / "transformer"),
+                 "--identity-guidance", "-1"])
+    assert code == 2 and "--identity-guidance must be >= 0" in capsys.readouterr().err
