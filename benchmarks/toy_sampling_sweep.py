@@ -2,13 +2,17 @@
 similarity, motion hit and attribute hit by the world's judges, and frame-to-frame change, per (steps, guidance).
 
     python benchmarks/toy_sampling_sweep.py --model ROOT/trained/full_s4000 [--clips 24] [--steps 25,50] [--guidance 1,3,4.5,6]
-        [--identity-guidance 0,1,2] [--image-latent on,off]
+        [--identity-guidance 0,1,2] [--identity-guidance-negative face_latent] [--image-latent on,off]
+        [--guidance-interval 0 500] [--motion-contrast opposite]
 
 `--image-latent off` zeroes the image-condition latent (the face crop in latent frame 0), which the model saw in
 the 5% of training steps that drop it: does the face latent carry identity, and does it hold the person still?
 
 Identity guidance (the pipeline's `identity_guidance_scale`) adds s * (v - v_without_identity): one more
-transformer pass per step.
+transformer pass per step; `--identity-guidance-negative` says what v_without_identity lacks (default: the face
+latent, zeroed as training's image dropout does). `--guidance-interval` and `--motion-contrast` sample as
+`generate` does with the same flags (text guidance only at LO <= t <= HI; the negative prompt is the prompt with its
+motion mirrored or held still).
 
 Identities come from the `judge_val` split (never trained on by the transformer or the encoder, and not the 150
 evaluation identities that the ablation reports on), so picking the recommended settings here does not tune on
@@ -31,6 +35,9 @@ def main() -> int:
     parser.add_argument("--steps", default="25,50")
     parser.add_argument("--guidance", default="1,3,4.5,6")
     parser.add_argument("--identity-guidance", default="0")
+    parser.add_argument("--identity-guidance-negative", default="face_latent")
+    parser.add_argument("--guidance-interval", type=float, nargs=2, metavar=("LO", "HI"))
+    parser.add_argument("--motion-contrast", default="off", choices=("off", "still", "opposite"))
     parser.add_argument("--image-latent", default="on", help="on, off or on,off")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
@@ -45,7 +52,7 @@ def main() -> int:
     from proteus_id.toyworld.judge_eval import JudgeSet
     from proteus_id.toyworld.ship import JUDGES_DIR
     from proteus_id.toyworld.traits import DEFAULT_WORLD_SEED, MOTIONS, identity_numbers, sample_identity, sample_scene
-    from proteus_id.toyworld.captions import caption, identity_prompt
+    from proteus_id.toyworld.captions import caption, contrast_prompt, identity_prompt
     from proteus_id.toyworld.world import ClipSpec, render_clip, render_reference
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
@@ -76,10 +83,12 @@ def main() -> int:
             start = time.perf_counter()
             videos = []
             for reference, f, prompt, id_prompt, _ in jobs:
+                negative = "" if args.motion_contrast == "off" else contrast_prompt(prompt, args.motion_contrast)
                 video = pipe(image=f.face_crop, prompt=prompt, identity_prompt=id_prompt, id_cond=f.id_cond,
                              id_vit_hidden=f.id_vit_hidden, seed=args.seed, num_inference_steps=steps,
                              guidance_scale=guidance, identity_guidance_scale=id_guidance,
-                             output_type="np").frames[0]
+                             identity_guidance_negative=args.identity_guidance_negative, negative_prompt=negative,
+                             guidance_interval=args.guidance_interval, output_type="np").frames[0]
                 videos.append((np.clip(video, 0, 1) * 255).round().astype(np.uint8))
             seconds = (time.perf_counter() - start) / len(jobs)
             sims, motion, attrs = score(judges, jobs, videos)
