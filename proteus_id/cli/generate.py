@@ -12,7 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .generate_jobs import IDENTITY_GUIDANCE_NEGATIVES
+from ..pipeline.options import IDENTITY_GUIDANCE_NEGATIVES
 
 logger = logging.getLogger("proteus_id")
 
