@@ -69,7 +69,9 @@ def main() -> int:
         reference = render_reference(identity, variant=0)
         features = backend.extract(reference)
         text = caption(identity, scene, rng)
-        jobs.append((reference, features, text, identity_prompt(identity, rng), ClipSpec(identity, scene, text, "", k, DEFAULT_WORLD_SEED)))
+        negative = "" if args.motion_contrast == "off" else contrast_prompt(text, args.motion_contrast)
+        jobs.append((reference, features, text, identity_prompt(identity, rng),
+                     ClipSpec(identity, scene, text, "", k, DEFAULT_WORLD_SEED), negative))
     print(f"{'steps':>5s} {'guid':>5s} {'idg':>4s} {'img':>4s} {'facesim':>8s} {'motion':>7s} {'attrs':>6s} {'change':>7s} {'s/clip':>7s}", flush=True)
     truth = [render_clip(job[4]).frames for job in jobs]  # the world's own renders of the same prompts: the ceiling
     print(f"{'true':>5s} {'':>5s} {'':>4s} {'':>4s} " + " ".join(f"{v:{w}.3f}" for v, w in zip(score(judges, jobs, truth), (8, 7, 6)))
@@ -82,8 +84,7 @@ def main() -> int:
                 lambda *a, **k: torch.zeros_like(with_face_latent(*a, **k)))
             start = time.perf_counter()
             videos = []
-            for reference, f, prompt, id_prompt, _ in jobs:
-                negative = "" if args.motion_contrast == "off" else contrast_prompt(prompt, args.motion_contrast)
+            for reference, f, prompt, id_prompt, _, negative in jobs:
                 video = pipe(image=f.face_crop, prompt=prompt, identity_prompt=id_prompt, id_cond=f.id_cond,
                              id_vit_hidden=f.id_vit_hidden, seed=args.seed, num_inference_steps=steps,
                              guidance_scale=guidance, identity_guidance_scale=id_guidance,
@@ -100,7 +101,7 @@ def main() -> int:
 def score(judges, jobs, videos) -> tuple[float, float, float]:
     """Mean identity similarity, motion hit and attribute hit of the videos for their jobs."""
     sims, motion, attrs = [], [], []
-    for (reference, _, prompt, _, _), frames in zip(jobs, videos):
+    for (reference, _, prompt, *_), frames in zip(jobs, videos):
         sims.append(float(judges.identity_similarity(reference, frames).mean()))
         hits = judges.text_alignment(frames, prompt)
         motion.append(hits.get("motion", np.nan))

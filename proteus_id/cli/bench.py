@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..pipeline.options import IDENTITY_GUIDANCE_NEGATIVES
+from ..pipeline.options import DEFAULT_IDENTITY_GUIDANCE_NEGATIVE, IDENTITY_GUIDANCE_NEGATIVES
 from .evaluate import add_evaluation_arguments
 
 
@@ -23,8 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="text guidance only at steps with LO <= timestep <= HI (default: every step)")
     gen.add_argument("--identity-guidance", type=float, default=0.0,
                      help="identity guidance scale (default 0: off, as released; see proteus-id generate --help)")
-    gen.add_argument("--identity-guidance-negative", default="face_latent", choices=IDENTITY_GUIDANCE_NEGATIVES,
-                     help="what identity guidance's negative prediction lacks (default face_latent)")
+    gen.add_argument("--identity-guidance-negative", default=DEFAULT_IDENTITY_GUIDANCE_NEGATIVE,
+                     choices=IDENTITY_GUIDANCE_NEGATIVES,
+                     help=f"what identity guidance's negative prediction lacks (default {DEFAULT_IDENTITY_GUIDANCE_NEGATIVE})")
     gen.add_argument("--seed", type=int, default=42, help="seed for every job (default 42, as released)")
     gen.add_argument("--height", type=int, help="video height (default: the model's)")
     gen.add_argument("--width", type=int, help="video width (default: the model's)")

@@ -19,10 +19,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..pipeline.options import IDENTITY_GUIDANCE_NEGATIVES
-
 from ..errors import UserError
 from ..pipeline.folder import ModelFolder, ModelFolderError
+from ..pipeline.options import DEFAULT_IDENTITY_GUIDANCE_NEGATIVE, IDENTITY_GUIDANCE_NEGATIVES
 
 JOB_KEYS = {"image", "face_features", "prompt", "identity_prompt", "negative_prompt", "seed", "out"}
 MAX_SEED = 2**63 - 1
@@ -100,7 +99,7 @@ def fill_generation_defaults(args, folder: ModelFolder) -> None:
     if getattr(args, "identity_guidance", None) is None:
         args.identity_guidance = float(recommended.get("identity_guidance", 0.0))
     if getattr(args, "identity_guidance_negative", None) is None:
-        args.identity_guidance_negative = recommended.get("identity_guidance_negative", "face_latent")
+        args.identity_guidance_negative = recommended.get("identity_guidance_negative", DEFAULT_IDENTITY_GUIDANCE_NEGATIVE)
     check_identity_guidance(args.identity_guidance, args.identity_guidance_negative)
     if args.motion_contrast not in MOTION_CONTRASTS:
         raise UserError(f"motion contrast must be one of {', '.join(MOTION_CONTRASTS)}, got {args.motion_contrast!r}")

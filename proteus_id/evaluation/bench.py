@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..pipeline.options import DEFAULT_IDENTITY_GUIDANCE_NEGATIVE
 from .config import EvalConfig
 from .manifest import write_manifest
 from .store import atomic_write_text
@@ -36,7 +37,7 @@ class GenerationSettings:
     guidance_scale: float = 6.0
     guidance_interval: list[float] | None = None  # [lo, hi]: text guidance only at lo <= t <= hi (None: every step)
     identity_guidance_scale: float = 0.0  # ours, off as released (the pipeline's identity guidance)
-    identity_guidance_negative: str = "face_latent"
+    identity_guidance_negative: str = DEFAULT_IDENTITY_GUIDANCE_NEGATIVE
     seed: int = 42  # the release's default; every job uses it, so reruns reproduce videos
     height: int | None = None  # None: the model's own size (transformer config)
     width: int | None = None

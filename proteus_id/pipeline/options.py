@@ -6,3 +6,4 @@
 #   face_latent+identity_prompt  both
 #   branch           the whole face branch off (fused slots zero, no TAII injection): a state training never shows
 IDENTITY_GUIDANCE_NEGATIVES = ("face_latent", "identity_prompt", "face_latent+identity_prompt", "branch")
+DEFAULT_IDENTITY_GUIDANCE_NEGATIVE = "face_latent"  # the one measured to raise identity (docs/toyworld.md)

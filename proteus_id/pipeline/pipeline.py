@@ -50,7 +50,7 @@ from diffusers.video_processor import VideoProcessor
 
 from ..model.transformer import ProteusIDTransformer3DModel
 from . import folder as model_folder
-from .options import IDENTITY_GUIDANCE_NEGATIVES
+from .options import DEFAULT_IDENTITY_GUIDANCE_NEGATIVE, IDENTITY_GUIDANCE_NEGATIVES
 from .text import encode_text
 
 logger = logging.getLogger("proteus_id")
@@ -258,7 +258,7 @@ class ProteusIDPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         guidance_interval: tuple[float, float] | None = None,
         guidance_rescale: float = 0.0,
         identity_guidance_scale: float = 0.0,
-        identity_guidance_negative: str = "face_latent",
+        identity_guidance_negative: str = DEFAULT_IDENTITY_GUIDANCE_NEGATIVE,
         num_videos_per_prompt: int = 1,
         eta: float = 0.0,
         generator: torch.Generator | list[torch.Generator] | None = None,

@@ -144,11 +144,12 @@ def cmd_ship(args: argparse.Namespace) -> int:
         defaults = {k: v for k, v in (("steps", args.steps), ("guidance", args.guidance), ("guidance_interval", interval),
                                       ("motion_contrast", args.motion_contrast),
                                       ("identity_guidance", args.identity_guidance)) if v is not None}
-        if defaults.get("identity_guidance"):
+        if args.identity_guidance is not None:
             from ..cli.generate_jobs import check_identity_guidance
+            from ..pipeline.options import DEFAULT_IDENTITY_GUIDANCE_NEGATIVE
 
-            check_identity_guidance(defaults["identity_guidance"], "face_latent")
-            defaults["identity_guidance_negative"] = "face_latent"
+            check_identity_guidance(args.identity_guidance, DEFAULT_IDENTITY_GUIDANCE_NEGATIVE)
+            defaults["identity_guidance_negative"] = DEFAULT_IDENTITY_GUIDANCE_NEGATIVE
 
         path = ship.ship_model(args.model, args.transformer, args.card, generation_defaults=defaults or None,
                                half=args.half)
