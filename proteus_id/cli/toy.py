@@ -36,6 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="render each clip's motion partner instead (same clip id, only the motion changed, as "
                         "toy suite --negative writes it; still clips skipped): for loss.motion_contrast_weight")
 
+    p = sub.add_parser("subset", parents=[common],
+                       help="a manifest of the face-level motion clips and every N-th body-motion clip (walks, "
+                            "closer / away), beside the rendered one")
+    p.add_argument("--manifest", required=True, help="manifest.jsonl written by toy render")
+    p.add_argument("--name", required=True, help="file name of the subset, written beside --manifest")
+    p.add_argument("--body-every", type=int, required=True, help="keep every N-th body-motion clip (1: all)")
+
     p = sub.add_parser("sheet", parents=[common], help="contact sheet: reference + frames of a few clips")
     p.add_argument("--out", required=True, help="PNG path")
     p.add_argument("--rows", type=int, default=11)

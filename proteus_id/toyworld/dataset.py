@@ -123,6 +123,53 @@ def render_dataset(out_dir: str | Path, split: str = "train", identities: int = 
     return summary
 
 
+# Motions that move the whole body across or into the frame. In the VAE's latent they change 25 to 1,000 times as
+# much as the face-level motions (docs/toyworld.md, "Why the face-level motions carry so little of the loss").
+BODY_MOTIONS = ("move closer", "move away", "walk left", "walk right")
+
+
+def motion_subset(manifest: str | Path, name: str, body_every: int) -> dict:
+    """Write `name` beside `manifest`: every clip whose caption asks for a face-level motion (or none) and every
+    `body_every`-th of the clips whose caption asks for a body motion, in manifest order. The rows are copied
+    unchanged (their paths stay relative to the same folder), so the subset shares the videos and can be
+    precomputed into a cache of its own. Returns the counts per motion kept and dropped."""
+    from ..errors import UserError
+    from ..atomic import write_text_atomic
+    from .captions import parse_prompt
+
+    source = Path(manifest)
+    if body_every < 1:
+        raise UserError(f"--body-every must be at least 1, got {body_every}")
+    if Path(name).name != name or not name.endswith(".jsonl"):
+        raise UserError(f"--name must be a file name ending in .jsonl (written beside the manifest), got {name!r}")
+    target = source.parent / name
+    if target.resolve() == source.resolve():
+        raise UserError("--name must differ from the manifest's own name")
+    try:
+        lines = source.read_text().splitlines()
+    except OSError as err:
+        raise UserError(f"cannot read {source}: {err.strerror or err}") from None
+    kept, dropped, body_seen = {}, {}, 0
+    out = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            motion = parse_prompt(row["caption"]).get("motion", "none")
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise UserError(f"{source} line {number}: not a manifest row with a caption") from None
+        if motion in BODY_MOTIONS:
+            body_seen += 1
+            if body_seen % body_every:
+                dropped[motion] = dropped.get(motion, 0) + 1
+                continue
+        kept[motion] = kept.get(motion, 0) + 1
+        out.append(json.dumps(row) + "\n")
+    write_text_atomic(target, "".join(out))
+    return {"manifest": str(target), "rows": len(out), "kept": kept, "dropped": dropped}
+
+
 def contact_sheet(path: str | Path, rows: int = 11, world_seed: int = DEFAULT_WORLD_SEED, first: int = 1000,
                   scale: int = 2) -> Path:
     """One row per motion: the reference crop, then every other frame of a clip (PNG, nearest-neighbour upscaled)."""

@@ -19,6 +19,7 @@ def _world_seed(args: argparse.Namespace) -> int:
 def run_toy_command(args: argparse.Namespace) -> int:
     handlers = {
         "render": cmd_render,
+        "subset": cmd_subset,
         "sheet": cmd_sheet,
         "train-vae": cmd_train_vae,
         "train-encoder": cmd_train_encoder,
@@ -47,6 +48,16 @@ def cmd_render(args: argparse.Namespace) -> int:
                              world_seed=_world_seed(args), contrast=args.contrast)
     skipped = f", {summary['skipped_still']} still clips without a partner" if args.contrast else ""
     print(f"{summary['written']} clips written, {summary['kept']} already there{skipped}; manifest: {summary['manifest']}")
+    return 0
+
+
+def cmd_subset(args: argparse.Namespace) -> int:
+    from .dataset import motion_subset
+
+    summary = motion_subset(args.manifest, args.name, args.body_every)
+    kept = ", ".join(f"{m} {n}" for m, n in sorted(summary["kept"].items()))
+    dropped = ", ".join(f"{m} {n}" for m, n in sorted(summary["dropped"].items())) or "none"
+    print(f"{summary['rows']} rows -> {summary['manifest']}\n  kept: {kept}\n  dropped: {dropped}")
     return 0
 
 
