@@ -133,8 +133,8 @@ def motion_subset(manifest: str | Path, name: str, body_every: int) -> dict:
     `body_every`-th of the clips whose caption asks for a body motion, in manifest order. The rows are copied
     unchanged (their paths stay relative to the same folder), so the subset shares the videos and can be
     precomputed into a cache of its own. Returns the counts per motion kept and dropped."""
-    from ..errors import UserError
     from ..atomic import write_text_atomic
+    from ..errors import UserError
     from .captions import parse_prompt
 
     source = Path(manifest)
