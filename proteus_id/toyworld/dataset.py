@@ -123,19 +123,17 @@ def render_dataset(out_dir: str | Path, split: str = "train", identities: int = 
     return summary
 
 
-# Motions that move the whole body across or into the frame. In the VAE's latent they change 25 to 1,000 times as
-# much as the face-level motions (docs/toyworld.md, "Why the face-level motions carry so little of the loss").
-BODY_MOTIONS = ("move closer", "move away", "walk left", "walk right")
-
-
 def motion_subset(manifest: str | Path, name: str, body_every: int) -> dict:
     """Write `name` beside `manifest`: every clip whose caption asks for a face-level motion (or none) and every
     `body_every`-th of the clips whose caption asks for a body motion, in manifest order. The rows are copied
     unchanged (their paths stay relative to the same folder), so the subset shares the videos and can be
     precomputed into a cache of its own. Returns the counts per motion kept and dropped."""
+    from collections import Counter
+
     from ..atomic import write_text_atomic
     from ..errors import UserError
     from .captions import parse_prompt
+    from .traits import BODY_MOTIONS
 
     source = Path(manifest)
     if body_every < 1:
@@ -149,7 +147,7 @@ def motion_subset(manifest: str | Path, name: str, body_every: int) -> dict:
         lines = source.read_text().splitlines()
     except OSError as err:
         raise UserError(f"cannot read {source}: {err.strerror or err}") from None
-    kept, dropped, body_seen = {}, {}, 0
+    kept, dropped, body_seen = Counter(), Counter(), 0
     out = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -162,12 +160,12 @@ def motion_subset(manifest: str | Path, name: str, body_every: int) -> dict:
         if motion in BODY_MOTIONS:
             body_seen += 1
             if body_seen % body_every:
-                dropped[motion] = dropped.get(motion, 0) + 1
+                dropped[motion] += 1
                 continue
-        kept[motion] = kept.get(motion, 0) + 1
-        out.append(json.dumps(row) + "\n")
+        kept[motion] += 1
+        out.append(line + "\n")  # the row as written, not re-serialised
     write_text_atomic(target, "".join(out))
-    return {"manifest": str(target), "rows": len(out), "kept": kept, "dropped": dropped}
+    return {"manifest": str(target), "rows": len(out), "kept": dict(kept), "dropped": dict(dropped)}
 
 
 def contact_sheet(path: str | Path, rows: int = 11, world_seed: int = DEFAULT_WORLD_SEED, first: int = 1000,

@@ -59,6 +59,9 @@ LIGHTINGS = ("daylight", "warm sunset", "dim", "cool blue", "light from the left
 MOTIONS = ("still", "turn left", "turn right", "nod", "smile", "blink", "talk", "move closer", "move away",
            "walk left", "walk right")
 SPEEDS = ("slow", "normal", "fast")
+# Motions that move the whole body across or into the frame. In the VAE's latent they change 25 to 1,000 times as
+# much as the face-level motions (docs/toyworld.md, "Why the face-level motions carry so little of the loss").
+BODY_MOTIONS = ("move closer", "move away", "walk left", "walk right")
 
 
 @dataclass(frozen=True)

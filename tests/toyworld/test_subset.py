@@ -6,8 +6,8 @@ import pytest
 
 from proteus_id.errors import UserError
 from proteus_id.toyworld.captions import parse_prompt
-from proteus_id.toyworld.dataset import BODY_MOTIONS, motion_subset
-from proteus_id.toyworld.traits import identity_numbers
+from proteus_id.toyworld.dataset import motion_subset
+from proteus_id.toyworld.traits import BODY_MOTIONS, identity_numbers
 from proteus_id.toyworld.world import make_clip
 
 
