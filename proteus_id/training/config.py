@@ -87,6 +87,9 @@ class LossConfig:
     # draw). Layout and motion are decided at the top of the noise range; see docs/training.md §4
     late_timestep_fraction: float = 0.0
     late_timestep_from: int = 800
+    # exclusive upper end of that band (null: T). A band below T, e.g. [100, 500), puts the share f where the face's
+    # detail is redrawn from the reference instead of where the layout is decided
+    late_timestep_to: int | None = None
     # weight of the squared frame-to-frame change of the x0 error, added per element (0: the release's loss); loss.py
     frame_difference_weight: float = 0.0
     # weight of each clip's frame-difference error divided by its own motion energy (0: off); loss.py. The floor is in

@@ -68,6 +68,10 @@ class ProteusIDSpec:
         total, start = self.scheduler.config.num_train_timesteps, config.loss.late_timestep_from
         if config.loss.late_timestep_fraction > 0 and start >= total:
             raise ConfigError(f"config key 'loss.late_timestep_from' must be below the scheduler's {total} timesteps, got {start}")
+        end = config.loss.late_timestep_to
+        if end is not None and not start < end <= total:
+            raise ConfigError(f"config key 'loss.late_timestep_to' must be above 'loss.late_timestep_from' ({start}) "
+                              f"and at most the scheduler's {total} timesteps, got {end}")
         vae_config = json.loads((folder.found["vae"] / "config.json").read_text())
         self.vae_spatial = 2 ** (len(vae_config["block_out_channels"]) - 1)
         self.transformer_config = json.loads((folder.found["transformer"] / "config.json").read_text())
@@ -242,13 +246,13 @@ class ProteusIDSpec:
 
     def sample_timesteps(self, batch_size: int, rng: torch.Generator) -> torch.Tensor:
         """Uniform over [0, T) as the release; with loss.late_timestep_fraction f > 0, each timestep is replaced with
-        probability f by a uniform draw from [late_timestep_from, T) (extra draws only then, so the default stream
-        is the release's)."""
+        probability f by a uniform draw from [late_timestep_from, late_timestep_to or T) (extra draws only then, so the
+        default stream is the release's)."""
         total = self.scheduler.config.num_train_timesteps
         timesteps = torch.randint(0, total, (batch_size,), generator=rng)
         fraction, start = self.config.loss.late_timestep_fraction, self.config.loss.late_timestep_from
         if fraction > 0:
-            late = torch.randint(start, total, (batch_size,), generator=rng)
+            late = torch.randint(start, self.config.loss.late_timestep_to or total, (batch_size,), generator=rng)
             timesteps = torch.where(_uniform(rng, batch_size) < fraction, late, timesteps)
         return timesteps.to(self.device)
 

@@ -222,7 +222,7 @@ def test_pixel_space_image_noise_is_the_release_path(training_data):
 
 def test_late_timestep_fraction(training_data):
     """Off (the default), the timesteps are the release's single uniform draw; at fraction f, a share f of them
-    comes from [late_timestep_from, T); a start at or past T is a config error."""
+    comes from [late_timestep_from, late_timestep_to or T); a band outside [0, T] or empty is a config error."""
     from proteus_id.training.config import TrainConfig
     from proteus_id.training.spec import ProteusIDSpec
 
@@ -237,7 +237,18 @@ def test_late_timestep_fraction(training_data):
     late_share = (biased >= 800).float().mean().item()
     assert abs(late_share - (0.75 + 0.25 * (total - 800) / total)) < 0.03  # 75% forced late, plus the uniform draw's own
     assert biased.min() >= 0 and biased.max() < total
-    config.loss.late_timestep_from = total  # refused when the trainer is set up, before any step
+    config.loss.late_timestep_from, config.loss.late_timestep_to = 100, 500  # a band below T: [100, 500)
+    band = spec.sample_timesteps(4000, torch.Generator().manual_seed(3))
+    in_band = ((band >= 100) & (band < 500)).float().mean().item()
+    assert abs(in_band - (0.75 + 0.25 * 400 / total)) < 0.03
+    assert torch.equal(band[(band >= 500)], uniform[(band >= 500)])  # above the band only the uniform draw's own
+    config.loss.late_timestep_to = total + 1
+    with pytest.raises(ConfigError, match="loss.late_timestep_to"):
+        ProteusIDSpec(config, torch.device("cpu"))
+    config.loss.late_timestep_to = 100  # empty band
+    with pytest.raises(ConfigError, match="loss.late_timestep_to"):
+        ProteusIDSpec(config, torch.device("cpu"))
+    config.loss.late_timestep_from, config.loss.late_timestep_to = total, None  # refused when the trainer is set up
     with pytest.raises(ConfigError, match="loss.late_timestep_from"):
         ProteusIDSpec(config, torch.device("cpu"))
 
