@@ -98,6 +98,8 @@ def main() -> int:
         starts = [int(x) for x in args.start.split(",")]
     except ValueError:
         parser.error(f"--start takes comma-separated integers, not {args.start!r}")
+    if args.suite is not None and not os.path.isfile(args.suite):
+        parser.error(f"--suite {args.suite}: no such file (a suite.jsonl written by `proteus-id toy suite`)")
 
     import torch
 
