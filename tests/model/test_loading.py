@@ -37,6 +37,21 @@ def test_round_trip_is_exact(saved):
     assert config["is_fuse_token_v2"] is True and "LFE_depth" in config  # loadable by the release's class
 
 
+def test_dtype_on_load_casts_every_tensor_without_a_warning(saved, monkeypatch):
+    """torch_dtype casts parameters and buffers alike, and diffusers' spurious "kept in float32: []" warning, which
+    every load of the float16-stored toy model printed, is not raised."""
+    from diffusers.models import modeling_utils
+
+    warnings = []
+    monkeypatch.setattr(modeling_utils.logger, "warning", lambda msg, *a, **k: warnings.append(str(msg)))
+    folder, model = saved
+    loaded = ProteusIDTransformer3DModel.from_pretrained(folder, torch_dtype=torch.float16)
+    assert {t.dtype for t in loaded.state_dict().values()} == {torch.float16}
+    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a.half(), b), name
+    assert not [w for w in warnings if "float32" in w]
+
+
 def test_missing_tensor_is_named(saved):
     folder, _ = saved
     _rewrite(folder, lambda s: s.pop("perceiver_cross_attention.1.to_q.weight"))
