@@ -160,8 +160,8 @@ def cast_model(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
 
     diffusers' `ModelMixin.to` warns on every dtype cast, even when the model keeps no module in float32 (it turns a
     missing list into `[]` and then warns whenever the list is not None), so each load of a float16-stored folder
-    printed a warning that asks the user to do what we already did. With nothing to keep, torch's own `Module.to` casts the same tensors silently; a model that does
-    keep modules in float32 goes through diffusers' path."""
+    printed a warning that asks the user to do what we already did. With nothing to keep, torch's own `Module.to`
+    casts the same tensors silently; a model that does keep modules in float32 goes through diffusers' path."""
     if getattr(model, "_keep_in_fp32_modules", None):
         return model.to(dtype)
     return torch.nn.Module.to(model, dtype)
