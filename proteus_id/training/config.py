@@ -101,6 +101,11 @@ class LossConfig:
     # clips differ (plus the floor), is added; loss.py
     motion_contrast_weight: float = 0.0
     motion_contrast_floor: float = 5.0e-4
+    # weight of the identity feature term (0: off): 1 - cos between a frozen face encoder's embeddings of the face in
+    # the decoded x0 estimate and in the decoded true clip, on the rows with t < identity_max_timestep (at higher
+    # noise the estimate holds no face yet); training/identity_loss.py
+    identity_weight: float = 0.0
+    identity_max_timestep: int = 500
 
 
 @dataclass
@@ -184,10 +189,11 @@ class TrainConfig:
         for key, value in probabilities.items():
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"config key '{key}' is a probability in [0, 1], got {value}")
-        for key in ("frame_difference_weight", "late_timestep_from", "relative_motion_weight", "motion_contrast_weight"):
+        for key in ("frame_difference_weight", "late_timestep_from", "relative_motion_weight", "motion_contrast_weight",
+                    "identity_weight"):
             if getattr(self.loss, key) < 0:
                 raise ConfigError(f"config key 'loss.{key}' must be >= 0, got {getattr(self.loss, key)}")
-        for key in ("relative_motion_floor", "motion_contrast_floor"):
+        for key in ("relative_motion_floor", "motion_contrast_floor", "identity_max_timestep"):
             if getattr(self.loss, key) <= 0:
                 raise ConfigError(f"config key 'loss.{key}' must be > 0, got {getattr(self.loss, key)}")
         if self.loss.motion_contrast_weight and not self.data.partner_cache:

@@ -76,6 +76,11 @@ class ProteusIDSpec:
         self.vae_spatial = 2 ** (len(vae_config["block_out_channels"]) - 1)
         self.transformer_config = json.loads((folder.found["transformer"] / "config.json").read_text())
         self._rotary: dict = {}
+        self._identity_loss = None
+        if config.loss.identity_weight:  # loaded now, so a model without a differentiable face encoder fails at once
+            from .identity_loss import load_identity_feature_loss
+
+            self._identity_loss = load_identity_feature_loss(folder, device)
 
     # ------------------------------------------------------------------ model
 
@@ -283,7 +288,23 @@ class ProteusIDSpec:
             relative = relative_motion_error(x0_hat, x0, clean, self.config.loss.relative_motion_floor).mean()
             loss = loss + self.config.loss.relative_motion_weight * relative
             info["relative_motion"] = relative.detach()  # a tensor: read only when logged (no device sync per step)
+        if self.config.loss.identity_weight:
+            identity = self.identity_term(batch, prediction, noisy, x0, timesteps)
+            loss = loss + self.config.loss.identity_weight * identity
+            info["identity"] = identity.detach()
         return loss, info
+
+    def identity_term(self, batch: dict, prediction, noisy, x0, timesteps) -> torch.Tensor:
+        """The identity feature term (identity_loss.py) averaged over the batch; rows at t >= identity_max_timestep
+        count 0, so its scale does not depend on how many rows of a batch fall below the limit."""
+        rows = timesteps < self.config.loss.identity_max_timestep
+        if not bool(rows.any()):
+            return prediction.new_zeros((), dtype=torch.float32)
+        face = batch["face_weight"].float()
+        frames = face.shape[1]  # latents padded in front for temporal patching: the clip's own frames are the last
+        x0_hat = x0_prediction(self.scheduler, prediction.float(), noisy, timesteps)
+        term = self._identity_loss(x0_hat[rows][:, -frames:], x0[rows][:, -frames:], face[rows])
+        return term.sum() / rows.numel()
 
     def training_loss(self, model, batch: dict, rng: torch.Generator, model_config) -> tuple[torch.Tensor, dict]:
         """One step's loss, top to bottom; the draw order is fixed (timesteps, noise, latents, conditions, branch)."""
