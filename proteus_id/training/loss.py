@@ -8,6 +8,7 @@
     loss   = sum(l * F) / sum(F)   with probability p_face   face-mask averaging (F: face mask on the latent grid)
            = mean(l)               otherwise
     (relative_motion_weight r, ours, off by default: loss = loss + r mean_b R_b, see relative_motion_error)
+    (identity_weight w, ours, off by default: loss = loss + w L_id, a face encoder's distance; identity_loss.py)
 
 alphas_cumprod is float64 in diffusers' CogVideoX DPM scheduler, so the weighted loss is float64 as in the release.
 
