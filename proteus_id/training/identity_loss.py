@@ -38,7 +38,7 @@ def face_boxes(face_weight: torch.Tensor, pixels_per_cell: int, margin: float = 
                min_side: float = 12.0) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, F, h, w) latent-grid face masks -> square boxes (B, F, 4) as (cx, cy, side, side) in pixels and a (B, F)
     flag of frames that have a face. The square is centred on the mask's bounding box and `margin` times its longer
-    side, at least `min_side` pixels."""
+    side, at least `min_side` pixels. A clip cached without a face mask (weight 1 everywhere) gets the whole frame."""
     present = face_weight > 0
     has_face = present.flatten(2).any(dim=2)
     rows, cols = present.any(dim=3), present.any(dim=2)  # (B, F, h), (B, F, w)
