@@ -76,13 +76,14 @@ class IdentityFeatureLoss:
 
     def __init__(self, vae, embed, crop_size: int = CROP_SIZE):
         self.vae, self.embed, self.crop_size = vae, embed, crop_size
-        factor = vae.config.scaling_factor
-        self.latent_scale = factor if getattr(vae.config, "invert_scale_latents", False) else 1.0 / factor
         self.pixels_per_cell = 2 ** (len(vae.config.block_out_channels) - 1)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """(B, F, C, h, w) scaled latents -> (B, 3, frames, H, W) in about [-1, 1]."""
-        return self.vae.decode(latents.permute(0, 2, 1, 3, 4).to(self.vae.dtype) * self.latent_scale).sample.float()
+        """(B, F, C, h, w) video latents -> (B, 3, frames, H, W) in about [-1, 1]. Video latents are cached times the
+        scaling factor whatever `invert_scale_latents` says (that flag concerns the image latents only), so they are
+        divided by it, as the pipeline decodes."""
+        latents = latents.permute(0, 2, 1, 3, 4).to(self.vae.dtype) / self.vae.config.scaling_factor
+        return self.vae.decode(latents).sample.float()
 
     def __call__(self, x0_hat: torch.Tensor, x0: torch.Tensor, face_weight: torch.Tensor) -> torch.Tensor:
         """(B,) mean over the frames with a face of 1 - cos(E(predicted face), E(true face)); 0 for a clip without one."""
@@ -94,8 +95,8 @@ class IdentityFeatureLoss:
         picks = [latent_to_pixel_frame(k, latent_frames, pixel_frames) for k in range(latent_frames)]
         boxes, has_face = face_boxes(face_weight.float(), self.pixels_per_cell)
 
-        def crops(video: torch.Tensor) -> torch.Tensor:
-            frames = video[:, :, picks].permute(0, 2, 1, 3, 4).reshape(batch * latent_frames, *video.shape[1:2], *video.shape[3:])
+        def crops(video: torch.Tensor) -> torch.Tensor:  # (B, 3, frames, H, W) -> (B F_lat, 3, S, S)
+            frames = video[:, :, picks].transpose(1, 2).flatten(0, 1)
             return crop_squares(frames.clamp(-1, 1), boxes.reshape(-1, 4), self.crop_size)
 
         with torch.no_grad():

@@ -45,7 +45,8 @@ class _TinyVae(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.config = type("Config", (), {"scaling_factor": 1.0, "block_out_channels": [4, 4, 4]})()
+        self.config = type("Config", (), {"scaling_factor": 2.0, "block_out_channels": [4, 4, 4],
+                                          "invert_scale_latents": True})()
         self.proj = torch.nn.Conv3d(4, 3, 1)
 
     @property
@@ -63,6 +64,13 @@ def _term(seed: int = 0) -> IdentityFeatureLoss:
                                 torch.nn.LazyLinear(16))
     embed(torch.zeros(1, 3, 32, 32))
     return IdentityFeatureLoss(_TinyVae().requires_grad_(False), embed.requires_grad_(False), crop_size=32)
+
+
+def test_video_latents_are_decoded_divided_by_the_scaling_factor_as_the_pipeline_does():
+    term = _term()
+    latents = torch.randn(1, 3, 4, 8, 8, generator=torch.Generator().manual_seed(4))  # (B, F, C, h, w)
+    # invert_scale_latents (set on the stand-in) applies to image latents only; video latents are cached times the factor
+    torch.testing.assert_close(term.decode(latents), term.vae.decode(latents.permute(0, 2, 1, 3, 4) / 2.0).sample)
 
 
 def test_the_term_is_zero_for_the_true_clip_positive_otherwise_and_its_gradient_reaches_the_prediction():
